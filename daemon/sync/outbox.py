@@ -1,0 +1,87 @@
+"""Sealing queued local operations into entries of this device's own feed.
+
+Sealing happens before any network I/O and in one transaction with removing
+the operations from the outbox, so a crash at any point neither loses an
+operation nor seals it twice. The sealed bytes are kept until the relay has
+them, and a retry sends the very same bytes (the relay's append is idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from carnet.daemon.store import Store
+from carnet.protocol.envelope import GENESIS, Entry, Writer, seal
+from carnet.protocol.mailbox import MailboxKeys
+
+# Room for the ops of one entry: well under the 64 KiB padded maximum, leaving
+# space for the signature, device certificate and JSON framing.
+BODY_BUDGET = 60 * 1024
+
+
+def _batches(rows: list[tuple[int, str]]) -> list[list[Any]]:
+    """Group queued operations, in order, into entry bodies of at most BODY_BUDGET."""
+    batches: list[list[Any]] = []
+    size = BODY_BUDGET
+    for _, op in rows:
+        encoded = len(op.encode()) + 1
+        if size + encoded > BODY_BUDGET:
+            batches.append([])
+            size = 0
+        batches[-1].append(json.loads(op))
+        size += encoded
+    return batches
+
+
+def feed_head(store: Store, keys: MailboxKeys) -> tuple[int, bytes]:
+    row = store.conn.execute(
+        "SELECT seq, hash FROM feed_out WHERE mailbox = ? ORDER BY seq DESC LIMIT 1",
+        (keys.hex_id,),
+    ).fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
+def append_own(store: Store, keys: MailboxKeys, writer: Writer, body: dict[str, Any]) -> Entry:
+    """Seal `body` as this device's next entry in `keys`' mailbox (inside a transaction)."""
+    seq, prev = feed_head(store, keys)
+    entry = seal(keys, writer, seq + 1, prev, body)
+    store.conn.execute(
+        "INSERT INTO feed_out (mailbox, seq, writer, hash, data) VALUES (?, ?, ?, ?, ?)",
+        (keys.hex_id, entry.seq, entry.writer, entry.hash, entry.data),
+    )
+    return entry
+
+
+def seal_outbox(store: Store, keys: MailboxKeys, writer: Writer) -> int:
+    """Move every queued operation into sealed entries; returns the operations sealed."""
+    with store.transaction():
+        rows = store.conn.execute("SELECT id, op FROM outbox ORDER BY id").fetchall()
+        for ops in _batches(rows):
+            append_own(store, keys, writer, {"ops": ops})
+        if rows:
+            store.conn.execute("DELETE FROM outbox WHERE id <= ?", (rows[-1][0],))
+    return len(rows)
+
+
+def unpushed(store: Store, keys: MailboxKeys) -> list[Entry]:
+    cur = store.conn.execute(
+        "SELECT writer, seq, data FROM feed_out WHERE mailbox = ? AND pushed = 0 ORDER BY seq",
+        (keys.hex_id,),
+    )
+    return [Entry(writer=w, seq=s, data=d) for w, s, d in cur]
+
+
+def mark_pushed(store: Store, keys: MailboxKeys, up_to_seq: int) -> None:
+    with store.transaction():
+        store.conn.execute(
+            "UPDATE feed_out SET pushed = 1 WHERE mailbox = ? AND seq <= ? AND pushed = 0",
+            (keys.hex_id, up_to_seq),
+        )
+
+
+def pending_count(store: Store) -> int:
+    """Operations and sealed entries not yet on the relay."""
+    ops = store.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    entries = store.conn.execute("SELECT count(*) FROM feed_out WHERE pushed = 0").fetchone()[0]
+    return int(ops + entries)

@@ -1,0 +1,102 @@
+"""Pulling a mailbox: fetch pages after the cursor, verify everything, then apply.
+
+Verification (envelope authenticity, then each writer's chain) covers the whole
+pull before a single operation is applied, and applying is one transaction: a
+refused entry leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from carnet.daemon.store import Store
+from carnet.daemon.sync.relay_client import RelayClient
+from carnet.protocol.envelope import OpenedEntry, open_entry
+from carnet.protocol.errors import AttackDetected
+from carnet.protocol.feed import FeedHead
+from carnet.protocol.mailbox import MailboxKeys
+
+TrustCheck = Callable[[bytes, bytes], bool]
+Apply = Callable[[OpenedEntry], str]
+
+
+@dataclass(frozen=True)
+class PullResult:
+    entries: int
+    ops: int
+    cursor: int
+
+
+def read_cursor(store: Store, keys: MailboxKeys) -> int:
+    row = store.conn.execute(
+        "SELECT cursor FROM cursors WHERE mailbox = ?", (keys.hex_id,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _head(store: Store, keys: MailboxKeys, writer: bytes) -> FeedHead:
+    row = store.conn.execute(
+        "SELECT seq, head FROM feed_in WHERE mailbox = ? AND writer = ?", (keys.hex_id, writer)
+    ).fetchone()
+    return FeedHead(row[0], row[1]) if row else FeedHead()
+
+
+def apply_ops(store: Store, entry: OpenedEntry) -> str:
+    """Default applier: the entry's body is a list of record/device operations."""
+    newest = ""
+    ops: list[dict[str, Any]] = entry.body.get("ops", [])
+    for op in ops:
+        newest = max(newest, store.apply_remote(op))
+    return newest
+
+
+async def pull(
+    store: Store,
+    relay: RelayClient,
+    keys: MailboxKeys,
+    trusted: TrustCheck,
+    own_writer: bytes,
+    apply: Apply | None = None,
+) -> PullResult:
+    start = cursor = read_cursor(store, keys)
+    heads: dict[bytes, FeedHead] = {}
+    accepted: list[OpenedEntry] = []
+    try:
+        while True:
+            page = await relay.read(keys, cursor)
+            for _, entry in page.entries:
+                if entry.writer == own_writer:
+                    continue  # our own entries: already applied when written
+                opened = open_entry(keys, entry, trusted)
+                if opened.writer not in heads:
+                    heads[opened.writer] = _head(store, keys, opened.writer)
+                heads[opened.writer].accept(opened)
+                accepted.append(opened)
+            cursor = page.cursor
+            if not page.more:
+                break
+    except AttackDetected as exc:
+        store.add_alert(str(exc))
+        raise
+    if cursor == start:
+        return PullResult(0, 0, cursor)
+    applier = apply or (lambda e: apply_ops(store, e))
+    ops = 0
+    with store.transaction():
+        newest = ""
+        for opened in accepted:
+            newest = max(newest, applier(opened))
+            ops += len(opened.body.get("ops", []))
+        if newest:
+            store.observe(newest)
+        store.conn.executemany(
+            "INSERT OR REPLACE INTO feed_in (mailbox, writer, seq, head) VALUES (?, ?, ?, ?)",
+            [(keys.hex_id, w, h.seq, h.head) for w, h in heads.items()],
+        )
+        store.conn.execute(
+            "INSERT OR REPLACE INTO cursors (mailbox, cursor) VALUES (?, ?)",
+            (keys.hex_id, cursor),
+        )
+    return PullResult(len(accepted), ops, cursor)

@@ -1,0 +1,144 @@
+"""HTTP client of the relay API (see ``carnet.protocol.wire``), with capabilities.
+
+Every request is signed with the mailbox's read or write key; transport
+failures become RelayUnreachable and 4xx answers RelayRefused, each one line.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from nacl.signing import SigningKey
+
+from carnet.protocol import wire
+from carnet.protocol.auth import sign_creation, sign_request
+from carnet.protocol.envelope import Entry
+from carnet.protocol.errors import RelayRefused, RelayUnreachable
+from carnet.protocol.mailbox import MailboxKeys
+
+TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[tuple[int, Entry]]
+    cursor: int
+    more: bool
+
+
+class MailboxGone(RelayRefused):
+    """The relay has no such mailbox (never created, expired or erased):"""
+
+
+class RelayClient:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> RelayClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+        return self._session
+
+    async def _call(
+        self, method: str, path_qs: str, key: SigningKey | None, body: Any = None
+    ) -> dict[str, Any]:
+        raw = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if key is not None:
+            headers.update(sign_request(key, method, path_qs, raw))
+        try:
+            async with self.session.request(
+                method, self.url + path_qs, data=raw or None, headers=headers
+            ) as resp:
+                text = await resp.text()
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise RelayUnreachable(f"{self.url} ({exc.__class__.__name__})") from None
+        try:
+            answer = json.loads(text) if text else {}
+        except ValueError:
+            answer = {}
+        if status == 404 and answer.get("error") == "no_such_mailbox":
+            raise MailboxGone(answer.get("message", ""))
+        if status >= 400:
+            message = answer.get("message") if isinstance(answer, dict) else None
+            raise RelayRefused(f"{status} {message or text[:200]!r}")
+        return answer if isinstance(answer, dict) else {}
+
+    async def health(self) -> bool:
+        try:
+            return (await self._call("GET", "/healthz", None)).get("status") == "ok"
+        except (RelayUnreachable, RelayRefused):
+            return False
+
+    async def create(self, keys: MailboxKeys, ttl: int | None = None) -> bool:
+        write = keys.write_signer()
+        read_key = bytes(keys.read_signer().verify_key)
+        body = {
+            "mailbox": keys.hex_id,
+            "write_key": bytes(write.verify_key).hex(),
+            "read_key": read_key.hex(),
+            "proof": base64.b64encode(sign_creation(write, keys.mailbox_id, read_key)).decode(),
+            "ttl": ttl,
+        }
+        return bool((await self._call("POST", f"{wire.API}/mailboxes", None, body))["created"])
+
+    async def append(self, keys: MailboxKeys, entries: list[Entry]) -> int:
+        body = {"entries": [wire.entry_to_json(e) for e in entries]}
+        path = wire.mailbox_path(keys.mailbox_id, "/entries")
+        return int((await self._call("POST", path, keys.write_signer(), body))["cursor"])
+
+    async def read(self, keys: MailboxKeys, after: int, limit: int | None = None) -> Page:
+        query = f"?after={after}" + (f"&limit={limit}" if limit else "")
+        path = wire.mailbox_path(keys.mailbox_id, "/entries") + query
+        answer = await self._call("GET", path, keys.read_signer())
+        try:
+            entries = [(int(e["cursor"]), wire.entry_from_json(e)) for e in answer["entries"]]
+            return Page(entries, int(answer["cursor"]), bool(answer["more"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RelayRefused(f"malformed page from relay ({exc})") from None
+
+    async def delete(self, keys: MailboxKeys) -> None:
+        await self._call("DELETE", wire.mailbox_path(keys.mailbox_id), keys.write_signer())
+
+    async def subscribe(self, keys: MailboxKeys, after: int) -> AsyncIterator[int]:
+        """Yield the mailbox's latest cursor now and after every append, until closed."""
+        path = wire.mailbox_path(keys.mailbox_id, "/subscribe") + f"?after={after}"
+        headers = sign_request(keys.read_signer(), "GET", path, b"")
+        try:
+            async with self.session.ws_connect(
+                self.url + path,
+                headers=headers,
+                heartbeat=30,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5),
+            ) as ws:
+                async for msg in ws:
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    yield int(json.loads(msg.data)["cursor"])
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError, KeyError) as exc:
+            raise RelayUnreachable(f"{self.url} ({exc.__class__.__name__})") from None

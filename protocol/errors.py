@@ -1,0 +1,115 @@
+"""Every error a person can see, in one place.
+
+As in magic-wormhole, an error's docstring is the line the user reads; the
+optional detail says which input was wrong. ``str(error)`` is that one line.
+Anything that is not a ``CarnetError`` is a bug and keeps its traceback.
+
+    CarnetError
+    ├── UsageError                 bad input from the user (exit code 2 in the CLI)
+    │   ├── InvalidRecord
+    │   └── InvalidConfig          (exit code 78, EX_CONFIG, in the daemon)
+    ├── NotInitialised / AlreadyInitialised / UnknownRecord
+    ├── KeyFileError
+    │   └── WrongPassphrase
+    ├── RelayError
+    │   ├── RelayUnreachable
+    │   └── RelayRefused
+    ├── JoinError
+    ├── ImportRejected
+    └── AttackDetected             a reader refused what the relay served
+        ├── TamperedEntry
+        ├── ReplayedEntry
+        ├── MissingEntry
+        ├── ForkedFeed
+        └── UnsupportedVersion
+"""
+
+from __future__ import annotations
+
+
+class CarnetError(Exception):
+    """carnet failed."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        head = (self.__doc__ or "").strip().splitlines()[0]
+        return f"{head} {self.detail}" if self.detail else head
+
+
+class UsageError(CarnetError):
+    """Invalid input:"""
+
+
+class InvalidRecord(UsageError):
+    """Invalid appointment:"""
+
+
+class InvalidConfig(UsageError):
+    """Invalid configuration:"""
+
+
+class NotInitialised(CarnetError):
+    """This device has no carnet identity yet; run `carnet init --relay URL` first."""
+
+
+class AlreadyInitialised(CarnetError):
+    """This device already has a carnet identity; use another CARNET_HOME for a second one."""
+
+
+class UnknownRecord(CarnetError):
+    """No appointment with that id; `carnet list` shows the ids."""
+
+
+class KeyFileError(CarnetError):
+    """The key file cannot be used:"""
+
+
+class WrongPassphrase(KeyFileError):
+    """Wrong passphrase for the key file; try again or use --passphrase-file."""
+
+
+class RelayError(CarnetError):
+    """The relay failed:"""
+
+
+class RelayUnreachable(RelayError):
+    """Cannot reach the relay; check the relay URL and your network, then try again:"""
+
+
+class RelayRefused(RelayError):
+    """The relay refused the request:"""
+
+
+class JoinError(CarnetError):
+    """Cannot join this device:"""
+
+
+class ImportRejected(CarnetError):
+    """Cannot import file:"""
+
+
+class AttackDetected(CarnetError):
+    """The relay served data that failed verification; nothing was applied:"""
+
+
+class TamperedEntry(AttackDetected):
+    """Refused a tampered entry (it fails authentication); nothing was applied:"""
+
+
+class ReplayedEntry(AttackDetected):
+    """Refused a replayed entry (already seen); nothing was applied:"""
+
+
+class MissingEntry(AttackDetected):
+    """Refused a feed with a missing entry (withheld or deleted); nothing was applied:"""
+
+
+class ForkedFeed(AttackDetected):
+    """Refused a forked feed (an entry does not follow the one before); nothing was applied:"""
+
+
+class UnsupportedVersion(AttackDetected):
+    """Refused an entry in an unknown envelope version; upgrade carnet:"""

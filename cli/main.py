@@ -53,3 +53,7 @@ for command in (
 
 def main() -> None:
     cli(prog_name="carnet")
+
+
+if __name__ == "__main__":
+    main()

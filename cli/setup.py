@@ -18,6 +18,7 @@ from carnet.cli.output import emit, json_option, print_table
 from carnet.daemon import join, passphrase
 from carnet.daemon.config import Config
 from carnet.daemon.device import Device
+from carnet.daemon.sync.engine import sync_vault
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.protocol.errors import AlreadyInitialised, UsageError
 
@@ -61,8 +62,6 @@ def init(
     secret = _passphrase(no_passphrase, passphrase_file)
 
     async def join_then_sync(client: RelayClient) -> Device:
-        from carnet.daemon.sync.engine import sync_vault
-
         device = await join.accept(where, client, code or "", config, secret)
         await sync_vault(device, client)
         return device

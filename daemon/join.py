@@ -20,6 +20,7 @@ from carnet.daemon.config import Config
 from carnet.daemon.device import Device
 from carnet.daemon.keys import Secrets
 from carnet.daemon.paths import Paths
+from carnet.daemon.sync.engine import sync_vault
 from carnet.daemon.sync.relay_client import MailboxGone, RelayClient
 from carnet.protocol.envelope import GENESIS, check_certificate, open_entry, seal
 from carnet.protocol.errors import AlreadyInitialised, JoinError, TamperedEntry, UsageError
@@ -51,7 +52,11 @@ def parse_code(code: str) -> bytes:
 
 
 async def invite(device: Device, relay: RelayClient) -> str:
-    """Leave the vault key for a new device on the relay; returns the one-time code."""
+    """Leave the vault key for a new device on the relay; returns the one-time code.
+
+    Syncs first, so that the new device finds everything this one has.
+    """
+    await sync_vault(device, relay)
     secrets = device.unlock()
     secret = random(SECRET_BYTES)
     keys = _keys(secret)

@@ -1,0 +1,99 @@
+"""Issue 2: a relay that alters what it stores is caught, and the reader's store is unchanged."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+import pytest
+
+from tests.support.relay_process import RelayProcess
+
+from .conftest import Device
+
+
+def relay_db(relay: RelayProcess) -> sqlite3.Connection:
+    return sqlite3.connect(next(relay.data_dir.glob("*.sqlite3")), isolation_level=None)
+
+
+def vault_rows(db: sqlite3.Connection) -> list[tuple]:
+    """(mailbox, cursor, writer, seq, data) of the biggest mailbox: the vault."""
+    (mailbox,) = db.execute(
+        "SELECT mailbox FROM entries GROUP BY mailbox ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()
+    return db.execute(
+        "SELECT mailbox, cursor, writer, seq, data FROM entries WHERE mailbox = ? ORDER BY cursor",
+        (mailbox,),
+    ).fetchall()
+
+
+def flip_byte(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    mailbox, cursor, _, _, data = rows[-2]
+    tampered = bytearray(data)
+    tampered[100] ^= 0x40
+    db.execute(
+        "UPDATE entries SET data = ? WHERE mailbox = ? AND cursor = ?",
+        (bytes(tampered), mailbox, cursor),
+    )
+
+
+def delete_one(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    db.execute("DELETE FROM entries WHERE mailbox = ? AND cursor = ?", rows[-2][:2])
+
+
+def replay_older(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    # The newest entry is replaced by a copy of the writer's first one (already read).
+    mailbox, first_cursor, _, seq, data = rows[0]
+    db.execute("DELETE FROM entries WHERE mailbox = ? AND cursor = ?", (mailbox, first_cursor))
+    db.execute(
+        "UPDATE entries SET seq = ?, data = ? WHERE mailbox = ? AND cursor = ?",
+        (seq, data, mailbox, rows[-1][1]),
+    )
+
+
+def swap_two(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    (m, c1, _, s1, d1), (_, c2, _, s2, d2) = rows[-2], rows[-1]
+    db.execute("UPDATE entries SET seq = -1 WHERE mailbox = ? AND cursor = ?", (m, c1))
+    db.execute(
+        "UPDATE entries SET seq = ?, data = ? WHERE mailbox = ? AND cursor = ?", (s1, d1, m, c2)
+    )
+    db.execute(
+        "UPDATE entries SET seq = ?, data = ? WHERE mailbox = ? AND cursor = ?", (s2, d2, m, c1)
+    )
+
+
+@pytest.mark.parametrize(
+    ("attack", "verdict"),
+    [
+        (flip_byte, "tampered entry"),
+        (delete_one, "missing entry"),
+        (replay_older, "replayed entry"),
+        (swap_two, "missing entry"),
+    ],
+)
+def test_reader_refuses_and_keeps_its_store(
+    pair: tuple[Device, Device],
+    relay: RelayProcess,
+    attack: Callable[[sqlite3.Connection, list[tuple]], None],
+    verdict: str,
+) -> None:
+    a, b = pair
+    a.run("add", "--practitioner", "Dr First", "--start", "2027-05-01T10:00Z")
+    a.run("sync")
+    b.run("sync")  # B has read A's first entries
+    for i in range(3):  # then three more entries in A's feed, one per sync
+        a.run("add", "--practitioner", f"Dr {i}", "--start", f"2027-05-0{i + 2}T10:00Z")
+        a.run("sync")
+    records_before = b.records()
+    relay.stop()
+    with relay_db(relay) as db:
+        attack(db, vault_rows(db))
+    relay.restart()
+    result = b.run("sync", check=False)
+    assert result.returncode == 1
+    assert verdict in result.stderr.lower(), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert b.records() == records_before
+    status = json.loads(b.run("status", "--json").stdout)
+    assert verdict in status["alerts"][-1]["message"].lower()

@@ -82,6 +82,8 @@ def parse_datetime(value: str, name: str) -> datetime:
         moment = datetime.fromisoformat(value.strip())
     except (ValueError, AttributeError):
         raise InvalidRecord(f"{name} {value!r} is not an ISO 8601 date-time") from None
+    if not 1000 <= moment.year <= 9000:
+        raise InvalidRecord(f"{name} {value!r} is outside the years 1000 to 9000")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidRecord(
             f"{name} {value!r} has no time zone; add one, e.g. {value}+01:00 or {value}Z"

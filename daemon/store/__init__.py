@@ -25,6 +25,8 @@ from carnet.daemon.store.schema import migrations
 from carnet.protocol.errors import UnknownRecord
 
 RECORD_COLUMNS = ("id", *FIELDS)
+# How exports name a record that came from no file (see daemon/formats).
+CARNET_SOURCE = "carnet:"
 
 
 @dataclass(frozen=True)
@@ -193,9 +195,7 @@ class Store:
         added = updated = unchanged = 0
         with self.transaction():
             for source, incoming in by_source.items():
-                row = self.conn.execute(
-                    "SELECT id, deleted FROM records WHERE source = ? LIMIT 1", (source,)
-                ).fetchone()
+                row = self._find_source(source)
                 if row is None:
                     record = new_record(incoming).to_dict()
                     self._local_write(record["id"], {n: record[n] for n in FIELDS})
@@ -213,6 +213,17 @@ class Store:
                 else:
                     unchanged += 1
         return ImportSummary(added, updated, unchanged)
+
+    def _find_source(self, source: str) -> tuple[str, int] | None:
+        """The record a source key names: carnet's own exports name records by id."""
+        if source.startswith(CARNET_SOURCE):
+            by_id = "SELECT id, deleted FROM records WHERE id = ?"
+            row = self.conn.execute(by_id, (source.removeprefix(CARNET_SOURCE),)).fetchone()
+            if row:
+                return row
+        return self.conn.execute(
+            "SELECT id, deleted FROM records WHERE source = ? LIMIT 1", (source,)
+        ).fetchone()
 
     # --- devices of this identity ----------------------------------------------
 

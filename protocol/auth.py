@@ -51,7 +51,10 @@ def verify_request(
         signature = base64.urlsafe_b64decode(sig_b64.encode())
     except ValueError:
         return False
-    if abs((now if now is not None else time.time()) - timestamp) > MAX_SKEW:
+    try:
+        if abs((now if now is not None else time.time()) - timestamp) > MAX_SKEW:
+            return False
+    except OverflowError:  # a timestamp too large to compare with a float
         return False
     try:
         VerifyKey(public_key).verify(_message(method, path_qs, timestamp, body), signature)

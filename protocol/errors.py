@@ -16,6 +16,7 @@ Anything that is not a ``CarnetError`` is a bug and keeps its traceback.
     │   └── RelayRefused
     ├── JoinError
     ├── ImportRejected
+    ├── DaemonAlreadyRunning
     └── AttackDetected             a reader refused what the relay served
         ├── TamperedEntry
         ├── ReplayedEntry
@@ -89,6 +90,10 @@ class JoinError(CarnetError):
 
 class ImportRejected(CarnetError):
     """Cannot import file:"""
+
+
+class DaemonAlreadyRunning(CarnetError):
+    """carnetd already runs for this device; stop it first, or use another CARNET_HOME:"""
 
 
 class AttackDetected(CarnetError):

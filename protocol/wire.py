@@ -60,6 +60,8 @@ def entry_from_json(obj: Any) -> Entry:
         tag = bytes.fromhex(writer)
     except ValueError as exc:
         raise ValueError("writer must be hex and data base64") from exc
+    if len(tag) != WRITER_TAG_BYTES:  # bytes.fromhex skips spaces
+        raise ValueError(f"writer must be {2 * WRITER_TAG_BYTES} hex digits")
     if not raw or len(raw) > MAX_ENTRY_BYTES:
         raise ValueError(f"data must be 1 to {MAX_ENTRY_BYTES} bytes")
     return Entry(writer=tag, seq=seq, data=raw)

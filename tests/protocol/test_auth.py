@@ -17,3 +17,8 @@ def test_signed_request_verifies_only_unchanged_and_fresh() -> None:
     assert not verify_request(other, "POST", "/v1/mailboxes/ab/entries", b"{}", header, now=1000)
     for garbage in (None, "", "x", "12.!!", "abc.def"):
         assert not verify_request(pub, "GET", "/", b"", garbage, now=1000)
+
+
+def test_absurd_timestamp_is_refused_not_a_crash() -> None:
+    pub = bytes(SigningKey.generate().verify_key)
+    assert not verify_request(pub, "GET", "/", b"", "9" * 400 + ".AAAA", now=1000)

@@ -1,0 +1,1 @@
+"""Relay storage: the ``Storage`` interface (``base``) and its backends (``sqlite``)."""

@@ -1,0 +1,1 @@
+"""Process plumbing shared by carnet's long-running services (relay, device daemon)."""

@@ -42,3 +42,7 @@ def emit(value: Any, as_json: bool, text: Callable[[], None]) -> None:
         print_json(value)
     else:
         text()
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else many or singular + 's'}"

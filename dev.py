@@ -28,11 +28,25 @@ def ensure_venv() -> None:
         return
     if not PYTHON.exists():
         print("dev.py: creating .venv", file=sys.stderr)
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except subprocess.CalledProcessError:
+            # Debian splits ensurepip into python3-venv; install it when we can.
+            shutil.rmtree(VENV, ignore_errors=True)
+            apt_install(f"python3.{sys.version_info.minor}-venv")
+            venv.EnvBuilder(with_pip=True).create(VENV)
     print("dev.py: installing carnet and its test tools into .venv", file=sys.stderr)
     subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-e", f"{ROOT}[test]"],
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            f"{ROOT}[test]",
+        ],
         check=True,
     )
     STAMP.write_text(wanted)
@@ -42,14 +56,21 @@ def ensure_system_tools() -> None:
     """PostgreSQL's server binaries, for the relay's PostgreSQL backend tests."""
     if list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         return
+    if not apt_install("postgresql"):
+        print(
+            "dev.py: PostgreSQL server binaries missing and not installable here", file=sys.stderr
+        )
+
+
+def apt_install(package: str) -> bool:
+    """Install a Debian package when running as root with apt-get; False otherwise."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("dev.py: PostgreSQL server binaries missing; PostgreSQL tests will skip",
-              file=sys.stderr)
-        return
-    print("dev.py: installing PostgreSQL with apt-get", file=sys.stderr)
+        return False
+    print(f"dev.py: installing {package} with apt-get", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env)
+    return True
 
 
 def main(argv: list[str]) -> int:

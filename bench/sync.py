@@ -64,10 +64,14 @@ def main(argv: list[str]) -> int:
         assert b.store.count() == count, (b.store.count(), count)
         assert a.store.list() == b.store.list()
         print(f"records: {count}")
-        print(f"push: {push_s:.3f} s, {count / push_s:,.0f} records/s "
-              f"({pushed.pushed_entries} entries)")
-        print(f"pull: {pull_s:.3f} s, {count / pull_s:,.0f} records/s "
-              f"({pulled.pulled_entries} entries)")
+        print(
+            f"push: {push_s:.3f} s, {count / push_s:,.0f} records/s "
+            f"({pushed.pushed_entries} entries)"
+        )
+        print(
+            f"pull: {pull_s:.3f} s, {count / pull_s:,.0f} records/s "
+            f"({pulled.pulled_entries} entries)"
+        )
         idle_s, _ = asyncio.run(timed_sync(b, relay.url))
         print(f"sync with no change: {idle_s * 1000:.1f} ms")
     return 0

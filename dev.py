@@ -53,13 +53,19 @@ def ensure_venv() -> None:
 
 
 def ensure_system_tools() -> None:
-    """PostgreSQL's server binaries, for the relay's PostgreSQL backend tests."""
-    if list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
-        return
-    if not apt_install("postgresql"):
+    """PostgreSQL's server binaries, for the relay's PostgreSQL backend tests (required in
+    CI, where they fail without it), and nginx for the self-hosting guide's proxy test
+    (optional: it skips without nginx, so a failed install does not stop the run)."""
+    has_postgres = bool(list(Path("/usr/lib/postgresql").glob("*/bin/initdb")))
+    if not has_postgres and not apt_install("postgresql"):
         print(
             "dev.py: PostgreSQL server binaries missing and not installable here", file=sys.stderr
         )
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        try:
+            apt_install("nginx-light")
+        except subprocess.CalledProcessError:
+            print("dev.py: nginx not installable; its test will skip", file=sys.stderr)
 
 
 def apt_install(package: str) -> bool:

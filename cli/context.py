@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from carnet.daemon import passphrase
+from carnet.daemon.carnetd.control import poke
 from carnet.daemon.device import Device
 from carnet.daemon.paths import Paths
 from carnet.daemon.sync.relay_client import RelayClient
@@ -24,7 +25,15 @@ def paths() -> Paths:
 def open_device() -> Device:
     ctx = click.get_current_context()
     device = Device.open(paths())
-    ctx.call_on_close(device.close)
+    written = device.store.conn.total_changes
+
+    def close() -> None:
+        changed = device.store.conn.total_changes != written
+        device.close()
+        if changed:  # after the commit: a running carnetd pushes the change at once
+            poke(device.paths)
+
+    ctx.call_on_close(close)
     return device
 
 

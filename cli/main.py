@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from carnet.cli import records, setup, syncing
+from carnet.cli import contacts, importing, records, setup, sharing, syncing
+from carnet.cli.forget import forget
 from carnet.protocol.errors import CarnetError, UsageError
 
 
@@ -45,8 +46,20 @@ for command in (
     records.edit,
     records.cancel,
     records.delete,
+    importing.import_,
+    importing.export,
     syncing.sync,
     syncing.status,
+    forget,
+    contacts.contact,
+    contacts.pair,
+    sharing.share,
+    sharing.list_shares,
+    sharing.narrow,
+    sharing.revoke,
+    sharing.patients,
+    sharing.note,
+    sharing.log,
 ):
     cli.add_command(command)
 

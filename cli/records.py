@@ -10,6 +10,7 @@ import click
 from carnet.cli.context import open_device
 from carnet.cli.output import emit, json_option, print_record, print_table
 from carnet.daemon.records import STATUSES
+from carnet.daemon.sharing import incoming, notes
 
 # (option, field, help) for every field a person may set.
 FIELD_OPTIONS = (
@@ -48,20 +49,31 @@ def add(**fields: Any) -> None:
 
 
 @click.command(name="list")
+@click.option("--patient", help="Only the records this patient shared with you.")
 @json_option
-def list_(as_json: bool) -> None:
-    """List appointments, earliest first."""
-    records = open_device().store.list()
-    emit(records, as_json, lambda: print_table(records, LIST_COLUMNS))
+def list_(patient: str | None, as_json: bool) -> None:
+    """List appointments, earliest first; a practitioner's include those shared with them."""
+    device = open_device()
+    practitioner = device.config.role == "practitioner"
+    records = incoming.listing(device.store, patient, practitioner)
+    columns = (*LIST_COLUMNS, "patient") if patient or practitioner else LIST_COLUMNS
+    emit(records, as_json, lambda: print_table(records, columns))
 
 
 @click.command()
 @click.argument("record_id")
 @json_option
 def show(record_id: str, as_json: bool) -> None:
-    """Show one appointment."""
-    record = open_device().store.get(record_id)
-    emit(record, as_json, lambda: print_record(record))
+    """Show one appointment, with the notes practitioners sent on it."""
+    store = open_device().store
+    record = {**store.get(record_id), "practitioner_notes": notes.notes_for(store, record_id)}
+
+    def text() -> None:
+        print_record({k: v for k, v in record.items() if k != "practitioner_notes"})
+        for written in record["practitioner_notes"]:
+            click.echo(f"note from {written['author']} ({written['at']}): {written['text']}")
+
+    emit(record, as_json, text)
 
 
 @click.command()

@@ -18,6 +18,7 @@ from carnet.cli.output import emit, json_option, print_table
 from carnet.daemon import join, passphrase
 from carnet.daemon.config import Config
 from carnet.daemon.device import Device
+from carnet.daemon.sharing.vault_ops import log_device_added
 from carnet.daemon.sync.engine import sync_vault
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.protocol.errors import AlreadyInitialised, UsageError
@@ -41,6 +42,11 @@ def _passphrase(no_passphrase: bool, passphrase_file: Path | None) -> bytes | No
 @click.option("--name", default="", help="Your name, as people you share with will see it.")
 @click.option("--device-name", default="", help="This device's name (default: host name).")
 @click.option("--join", "code", help="Join an identity with a code from `carnet device invite`.")
+@click.option(
+    "--practitioner",
+    is_flag=True,
+    help="A practitioner's identity: it receives shares (needs --name).",
+)
 @click.option("--no-passphrase", is_flag=True, help="Protect keys by file permissions only.")
 @passphrase_file_option
 def init(
@@ -48,6 +54,7 @@ def init(
     name: str,
     device_name: str,
     code: str | None,
+    practitioner: bool,
     no_passphrase: bool,
     passphrase_file: Path | None,
 ) -> None:
@@ -55,8 +62,13 @@ def init(
     where = paths()
     if where.keys.exists():
         raise AlreadyInitialised(f"({where.keys})")
+    if practitioner and not name and not code:
+        raise UsageError("a practitioner needs --name: patients see it on your card")
     config = Config(
-        relay=relay.rstrip("/"), name=name, device_name=device_name or socket.gethostname()
+        relay=relay.rstrip("/"),
+        name=name,
+        device_name=device_name or socket.gethostname(),
+        role="practitioner" if practitioner else "patient",
     )
     config.check(where.config_file)
     secret = _passphrase(no_passphrase, passphrase_file)
@@ -73,6 +85,8 @@ def init(
         # Works offline: the first sync registers the mailbox on the relay.
         device = Device.create(where, config, secret)
         click.echo(f"Initialised {where.data}; device {device.unlock().device_id}.")
+    own = bytes(device.unlock().device.verify_key).hex()
+    log_device_added(device.store, own, device.config.device_name)
     device.close()
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from carnet.cli.context import open_device, passphrase_file_option, unlocked_device, with_relay
-from carnet.cli.output import emit, json_option, print_record
+from carnet.cli.output import emit, json_option, plural, print_record
+from carnet.daemon.carnetd.status import daemon_state
 from carnet.daemon.sync import outbox
 from carnet.daemon.sync.engine import sync_vault
 from carnet.daemon.sync.relay_client import RelayClient
@@ -26,8 +27,10 @@ def sync(as_json: bool, passphrase_file: Path | None) -> None:
         report.to_dict(),
         as_json,
         lambda: click.echo(
-            f"Pushed {report.sealed_ops} changes ({report.pushed_entries} entries); "
-            f"pulled {report.applied_ops} changes ({report.pulled_entries} entries)."
+            f"Pushed {plural(report.sealed_ops, 'change')} "
+            f"({plural(report.pushed_entries, 'entry', 'entries')}); "
+            f"pulled {plural(report.applied_ops, 'change')} "
+            f"({plural(report.pulled_entries, 'entry', 'entries')})."
         ),
     )
 
@@ -39,10 +42,26 @@ async def _reachable(client: RelayClient) -> bool:
         return False
 
 
+def describe_daemon(daemon: dict[str, Any]) -> str:
+    """carnetd's state in one line for people (`--json` has every field)."""
+    if not daemon["running"]:
+        return "not running"
+    parts = [f"running (pid {daemon.get('pid')})"]
+    if daemon.get("subscribed"):
+        parts.append("live")
+    if daemon.get("relay_reachable") is False:
+        parts.append("relay unreachable, retrying")
+    if daemon.get("last_sync_attempt"):
+        parts.append(f"last attempt {daemon['last_sync_attempt']}: {daemon['last_sync_result']}")
+    if daemon.get("last_error"):
+        parts.append(str(daemon["last_error"]))
+    return "; ".join(parts)
+
+
 @click.command()
 @json_option
 def status(as_json: bool) -> None:
-    """Show this device's state: relay, last sync, pending changes, alerts."""
+    """Show this device's state: daemon, relay, last sync, pending changes, alerts."""
     device = open_device()
     store = device.store
     state: dict[str, Any] = {
@@ -54,5 +73,8 @@ def status(as_json: bool) -> None:
         "pending": outbox.pending_count(store),
         "last_sync": store.get_meta("last_sync"),
         "alerts": store.alerts(),
+        "daemon": daemon_state(device.paths),
     }
-    emit(state, as_json, lambda: print_record(state))
+    emit(
+        state, as_json, lambda: print_record({**state, "daemon": describe_daemon(state["daemon"])})
+    )

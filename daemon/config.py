@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -14,16 +16,23 @@ from typing import Any
 
 from carnet.protocol.errors import InvalidConfig
 
+ROLES = ("patient", "practitioner")
+
 
 @dataclass
 class Config:
     relay: str = ""
     name: str = ""
+    # "patient" or "practitioner": a practitioner receives shares (see daemon/sharing).
+    role: str = "patient"
     device_name: str = ""
     inbox: str = ""
     reminder_command: str = ""
     reminder_leads: list[str] = field(default_factory=lambda: ["1d", "2h"])
-    push_debounce_ms: int = 100
+    # Local changes within this long of a sync round are sent together in the next one.
+    push_debounce_ms: int = 25
+    # How long a file dropped in the inbox must stay unchanged before it is read.
+    inbox_settle_ms: int = 1000
 
     @classmethod
     def load(cls, path: Path, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
@@ -55,6 +64,29 @@ class Config:
                 raise InvalidConfig(f"{path}: {f.name} must be of type {f.type}")
         if self.relay and not self.relay.startswith(("http://", "https://")):
             raise InvalidConfig(f"relay {self.relay!r} must start with http:// or https://")
+        if self.role not in ROLES:
+            raise InvalidConfig(f"{path}: role must be one of {', '.join(ROLES)}")
+        for name in ("push_debounce_ms", "inbox_settle_ms"):
+            if getattr(self, name) < 0:
+                raise InvalidConfig(f"{path}: {name} must not be negative")
+        for lead in self.reminder_leads:
+            try:
+                parse_duration(lead)
+            except InvalidConfig as exc:
+                raise InvalidConfig(f"{path}: reminder_leads: {exc.detail}") from None
+        self.reminder_argv()
+
+    @property
+    def reminder_lead_seconds(self) -> list[int]:
+        """The reminder lead times in seconds, without repeats, longest first."""
+        return sorted({parse_duration(lead) for lead in self.reminder_leads}, reverse=True)
+
+    def reminder_argv(self) -> list[str]:
+        """The reminder command split like a shell would, but never run by one."""
+        try:
+            return shlex.split(self.reminder_command)
+        except ValueError as exc:
+            raise InvalidConfig(f"reminder_command: {exc}") from None
 
     def save(self, path: Path) -> None:
         """Write the non-default settings as TOML (JSON strings are valid TOML strings)."""
@@ -67,6 +99,22 @@ class Config:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         os.replace(tmp, path)
+
+
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as ``10m``, ``2h``, ``1d`` or ``1h30m``."""
+    compact = str(text).replace(" ", "").lower()
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise InvalidConfig(f"duration {text!r} is not like 30m, 2h or 1d")
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds <= 0:
+        raise InvalidConfig(f"duration {text!r} must be longer than zero")
+    return seconds
 
 
 def _from_env(name: str, raw: str, kind: Any) -> Any:

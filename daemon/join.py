@@ -65,6 +65,7 @@ async def invite(device: Device, relay: RelayClient) -> str:
         "vault": secrets.vault_key.hex(),
         "relay": device.config.relay,
         "name": device.config.name,
+        "role": device.config.role,
     }
     await relay.append(keys, [seal(keys, secrets.writer, 1, GENESIS, body)])
     return format_code(secret)
@@ -98,4 +99,5 @@ async def accept(
         raise JoinError("the invitation was not written by a device of that identity")
     await relay.delete(keys)
     config.name = config.name or str(opened.body.get("name", ""))
+    config.role = str(opened.body.get("role") or config.role)
     return Device.create(paths, config, passphrase, secrets)

@@ -40,6 +40,25 @@ class Paths:
     def sync_lock(self) -> Path:
         return self.data / "sync.lock"
 
+    @property
+    def inbox(self) -> Path:
+        """Where files to import are dropped, unless the configuration names another folder."""
+        return self.data / "inbox"
+
+    # carnetd's own files: its single-instance lock (holding its pid), the datagram
+    # socket the CLI pokes after a change, and its live status for `carnet status`.
+    @property
+    def daemon_pid(self) -> Path:
+        return self.data / "carnetd.pid"
+
+    @property
+    def daemon_socket(self) -> Path:
+        return self.data / "carnetd.sock"
+
+    @property
+    def daemon_status(self) -> Path:
+        return self.data / "carnetd.status.json"
+
     def ensure(self) -> None:
         for folder in {self.data, self.config}:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -7,7 +7,10 @@ Anything that is not a ``CarnetError`` is a bug and keeps its traceback.
     CarnetError
     ├── UsageError                 bad input from the user (exit code 2 in the CLI)
     │   ├── InvalidRecord
-    │   └── InvalidConfig          (exit code 78, EX_CONFIG, in the daemon)
+    │   ├── InvalidConfig          (exit code 78, EX_CONFIG, in the daemon)
+    │   ├── InvalidCard
+    │   ├── UnknownContact
+    │   └── UnknownShare
     ├── NotInitialised / AlreadyInitialised / UnknownRecord
     ├── KeyFileError
     │   └── WrongPassphrase
@@ -17,12 +20,17 @@ Anything that is not a ``CarnetError`` is a bug and keeps its traceback.
     ├── JoinError
     ├── ImportRejected
     ├── DaemonAlreadyRunning
+    ├── ContactKeyChanged          a pinned contact's keys differ: refused until accepted
+    ├── PairingFailed
+    ├── ShareClosed
+    ├── AuditChainBroken
     └── AttackDetected             a reader refused what the relay served
         ├── TamperedEntry
         ├── ReplayedEntry
         ├── MissingEntry
         ├── ForkedFeed
-        └── UnsupportedVersion
+        ├── UnsupportedVersion
+        └── RefusedEntry           skipped: not from a verified contact (sharing mailboxes)
 """
 
 from __future__ import annotations
@@ -50,6 +58,18 @@ class InvalidRecord(UsageError):
 
 class InvalidConfig(UsageError):
     """Invalid configuration:"""
+
+
+class InvalidCard(UsageError):
+    """That is not a valid carnet contact card; copy the whole line `carnet contact` printed:"""
+
+
+class UnknownContact(UsageError):
+    """No contact by that name; `carnet contact list` shows them:"""
+
+
+class UnknownShare(UsageError):
+    """No such share; `carnet shares` lists them:"""
 
 
 class NotInitialised(CarnetError):
@@ -96,6 +116,22 @@ class DaemonAlreadyRunning(CarnetError):
     """carnetd already runs for this device; stop it first, or use another CARNET_HOME:"""
 
 
+class ContactKeyChanged(CarnetError):
+    """REFUSED: a contact's keys changed; compare the new fingerprint with them first:"""
+
+
+class PairingFailed(CarnetError):
+    """Pairing failed and nothing was pinned:"""
+
+
+class ShareClosed(CarnetError):
+    """That share is over (revoked or expired), or does not allow it:"""
+
+
+class AuditChainBroken(CarnetError):
+    """The audit log's hash chain is broken (altered outside carnet):"""
+
+
 class AttackDetected(CarnetError):
     """The relay served data that failed verification; nothing was applied:"""
 
@@ -118,3 +154,7 @@ class ForkedFeed(AttackDetected):
 
 class UnsupportedVersion(AttackDetected):
     """Refused an entry in an unknown envelope version; upgrade carnet:"""
+
+
+class RefusedEntry(AttackDetected):
+    """Refused an entry that does not come from a verified contact; it was skipped:"""

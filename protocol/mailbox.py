@@ -5,7 +5,8 @@ derived from one 32-byte *mailbox secret*, one label per purpose, so that:
 
 - the relay learns the id and the two capability *public* keys, nothing else;
 - a holder can be handed a subset (a doctor gets read + entry keys of a share
-  mailbox, never its write key);
+  mailbox, never its write key; a contact gets write + entry keys of someone's
+  introduction mailbox, never its read key);
 - ids of different mailboxes of one person are unlinkable without the secret.
 """
 
@@ -25,7 +26,7 @@ class MailboxKeys:
     mailbox_id: bytes
     entry_key: bytes
     tag_key: bytes
-    read_seed: bytes
+    read_seed: bytes | None
     write_seed: bytes | None = None
 
     @classmethod
@@ -47,6 +48,8 @@ class MailboxKeys:
         return derive(self.tag_key, "writer-tag", device_public_key, WRITER_TAG_BYTES)
 
     def read_signer(self) -> SigningKey:
+        if self.read_seed is None:
+            raise PermissionError("this holder has no read capability for the mailbox")
         return SigningKey(self.read_seed)
 
     def write_signer(self) -> SigningKey:

@@ -1,14 +1,19 @@
 """The relay's HTTP API: paths, limits and JSON shapes shared by relay and devices.
 
 All bodies are JSON. Ids and keys are lowercase hex, entry data is standard
-base64. Every error is ``{"error": CODE, "message": TEXT}`` with a 4xx status.
+base64. Every error is ``{"error": CODE, "message": TEXT}`` with a 4xx status,
+or 503 while the relay's database is unavailable; 429 and 503 carry Retry-After.
 
     POST   /v1/mailboxes                         create (proof of the write key in body)
     POST   /v1/mailboxes/{id}/entries            append a batch       [write capability]
     GET    /v1/mailboxes/{id}/entries?after=&limit=   read a page     [read capability]
     GET    /v1/mailboxes/{id}/subscribe?after=   websocket of cursors [read capability]
     DELETE /v1/mailboxes/{id}                    erase               [write capability]
+    POST   /v1/mailboxes/{id}/compact            drop entries below {"before": N} [write]
     GET    /healthz
+    GET    /metrics                              Prometheus text, aggregates only
+
+The limits below are the protocol's; a relay may be configured lower (413).
 """
 
 from __future__ import annotations

@@ -14,9 +14,8 @@ import click
 
 from carnet.protocol.errors import CarnetError, InvalidConfig
 from carnet.relay import config as settings
-from carnet.relay.serve import serve
+from carnet.relay.serve import open_storage, serve
 from carnet.relay.storage.base import Stats, StorageError
-from carnet.relay.storage.sqlite import SqliteStorage
 from carnet.service.systemd import setup_logging
 
 EX_CONFIG = 78  # sysexits.h; the unit's RestartPreventExitStatus= stops restart loops on it
@@ -30,7 +29,11 @@ _config_option = click.option(
 _data_option = click.option(
     "--data",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Data directory (default: $STATE_DIRECTORY).",
+    help="SQLite data directory (default: $STATE_DIRECTORY).",
+)
+_database_option = click.option(
+    "--database",
+    help="postgresql://… URL: use PostgreSQL (shared by several relays) instead of SQLite.",
 )
 
 
@@ -54,13 +57,29 @@ def cli() -> None:
 @cli.command("serve")
 @click.option("--listen", help=f"HOST:PORT to listen on (default {settings.DEFAULT_LISTEN}).")
 @_data_option
+@_database_option
 @_config_option
 @click.option("--log-level", type=click.Choice(settings.LOG_LEVELS, case_sensitive=False))
+@click.option("--database-pool", type=int, help="PostgreSQL connections of this relay (10).")
+@click.option("--rate-per-address", type=float, help="Requests/s per client address (0: off).")
+@click.option("--burst-per-address", type=int, help="Requests a client address may save up.")
+@click.option("--rate-per-connection", type=float, help="Requests/s per connection (0: off).")
+@click.option("--burst-per-connection", type=int, help="Requests a connection may save up.")
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    help="Address or network of a reverse proxy whose X-Forwarded-For to believe (repeatable).",
+)
+@click.option("--max-entry-bytes", type=int, help="Largest entry accepted (protocol maximum).")
+@click.option("--max-batch-entries", type=int, help="Most entries in one append (64).")
+@click.option("--mailbox-max-entries", type=int, help="Entries a mailbox may keep (0: no quota).")
+@click.option("--mailbox-max-bytes", type=int, help="Bytes a mailbox may keep (0: no quota).")
 def serve_command(
-    listen: str | None, data: Path | None, config_path: Path | None, log_level: str | None
+    config_path: Path | None, trusted_proxies: tuple[str, ...], **flags: object
 ) -> None:
     """Serve the relay API until SIGTERM or SIGINT."""
-    config = _load(config_path, listen=listen, data=data, log_level=log_level)
+    config = _load(config_path, trusted_proxies=list(trusted_proxies) or None, **flags)
     setup_logging(config.log_level_number)
     try:
         asyncio.run(serve(config))
@@ -70,8 +89,8 @@ def serve_command(
         _fail(str(exc))
 
 
-async def _read_stats(data: Path) -> Stats:
-    storage = SqliteStorage.open_readonly(data)
+async def _read_stats(config: settings.RelayConfig) -> Stats:
+    storage = await open_storage(config, read_only=True)
     try:
         return await storage.stats()
     finally:
@@ -80,13 +99,19 @@ async def _read_stats(data: Path) -> Stats:
 
 @cli.command("stats")
 @_data_option
+@_database_option
 @_config_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def stats_command(data: Path | None, config_path: Path | None, as_json: bool) -> None:
-    """Print aggregate counts: mailboxes, entries, bytes (nothing per mailbox)."""
-    config = _load(config_path, data=data)
+def stats_command(
+    data: Path | None, database: str | None, config_path: Path | None, as_json: bool
+) -> None:
+    """Print aggregate counts: mailboxes, entries, bytes (nothing per mailbox).
+
+    The same totals as /metrics' carnet_relay_mailboxes, _entries and _stored_bytes.
+    """
+    config = _load(config_path, data=data, database=database)
     try:
-        stats = asyncio.run(_read_stats(config.data))
+        stats = asyncio.run(_read_stats(config))
     except (StorageError, OSError) as exc:
         _fail(str(exc))
     counts = {"mailboxes": stats.mailboxes, "entries": stats.entries, "bytes": stats.bytes}

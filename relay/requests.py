@@ -14,7 +14,8 @@ from aiohttp import web
 from carnet.protocol import wire
 from carnet.protocol.envelope import Entry
 from carnet.protocol.mailbox import WRITER_TAG_BYTES
-from carnet.relay.errors import bad_request
+from carnet.relay.errors import ApiError, bad_request
+from carnet.relay.limits import Limits
 
 MAX_INT = 2**63 - 1  # SQLite's INTEGER, and what a client can reasonably send
 _HEX = frozenset(string.hexdigits)
@@ -91,12 +92,17 @@ def creation(body: dict[str, Any]) -> Creation:
     )
 
 
-def entries(body: dict[str, Any]) -> list[Entry]:
+def entries(body: dict[str, Any], limits: Limits) -> list[Entry]:
+    """The batch of an append: beyond the protocol's limits a 400, beyond this relay's 413."""
     items = body.get("entries")
     if set(body) != {"entries"} or not isinstance(items, list):
         raise bad_request('the body must be {"entries": [...]}')
     if not 1 <= len(items) <= wire.MAX_BATCH_ENTRIES:
         raise bad_request(f"a batch holds 1 to {wire.MAX_BATCH_ENTRIES} entries")
+    if len(items) > limits.max_batch_entries:
+        raise ApiError(
+            413, "batch_too_large", f"this relay takes at most {limits.max_batch_entries} entries"
+        )
     parsed = []
     for index, item in enumerate(items):
         try:
@@ -108,5 +114,24 @@ def entries(body: dict[str, Any]) -> list[Entry]:
             raise bad_request(
                 f"entry {index}: writer must be {WRITER_TAG_BYTES} bytes", "bad_entry"
             )
+        if len(entry.data) > limits.max_entry_bytes:
+            raise ApiError(
+                413,
+                "entry_too_large",
+                f"entry {index}: this relay takes at most {limits.max_entry_bytes} bytes of data",
+            )
         parsed.append(entry)
     return parsed
+
+
+def compaction(body: dict[str, Any]) -> int:
+    """The cursor of ``{"before": N}``: entries below it are to be dropped."""
+    before = body.get("before")
+    if (
+        set(body) != {"before"}
+        or not isinstance(before, int)
+        or isinstance(before, bool)
+        or not 1 <= before <= MAX_INT
+    ):
+        raise bad_request('the body must be {"before": a cursor of at least 1}')
+    return before

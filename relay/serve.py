@@ -17,6 +17,8 @@ from aiohttp import web
 from carnet.protocol.errors import CarnetError, InvalidConfig
 from carnet.relay.config import RelayConfig
 from carnet.relay.server import create_app, make_runner
+from carnet.relay.storage.base import Storage
+from carnet.relay.storage.postgres import PostgresStorage
 from carnet.relay.storage.sqlite import SqliteStorage
 from carnet.service import systemd
 
@@ -62,16 +64,40 @@ def _ignore_stop_signals() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
-async def serve(config: RelayConfig, ready: Callable[[str], None] = announce) -> None:
-    """Serve `config` until SIGTERM or SIGINT; `ready` gets the listening line."""
+async def open_storage(config: RelayConfig, *, read_only: bool = False) -> Storage:
+    """The configured store: PostgreSQL when `database` is set, else SQLite in `data`.
+
+    `read_only` is for ``carnet-relay stats`` next to running relays: no
+    migration, no LISTEN, no data directory lock.
+    """
+    if config.database:
+        return await PostgresStorage.open(
+            config.database,
+            pool_size=1 if read_only else config.database_pool,
+            wait=0.0 if read_only else config.database_wait,
+            listen=not read_only,
+            migrate=not read_only,
+        )
+    assert config.data is not None  # resolve() insists on one of the two
+    if read_only:
+        return SqliteStorage.open_readonly(config.data)
     try:
-        storage = SqliteStorage.open(config.data)
+        return SqliteStorage.open(config.data)
     except OSError as exc:
         raise InvalidConfig(f"cannot use data directory {config.data}: {exc.strerror}") from None
-    runner = make_runner(
-        create_app(storage, heartbeat=config.heartbeat, sweep_interval=config.sweep_interval),
-        shutdown_timeout=config.shutdown_timeout,
+
+
+async def serve(config: RelayConfig, ready: Callable[[str], None] = announce) -> None:
+    """Serve `config` until SIGTERM or SIGINT; `ready` gets the listening line."""
+    storage = await open_storage(config)
+    app = create_app(
+        storage,
+        heartbeat=config.heartbeat,
+        sweep_interval=config.sweep_interval,
+        limits=config.limits,
+        metrics_token=config.metrics_token,
     )
+    runner = make_runner(app, shutdown_timeout=config.shutdown_timeout)
     watchdog = None
     stop = _stop_on_signals()
     try:

@@ -1,8 +1,12 @@
 """The relay's HTTP API (see ``carnet.protocol.wire``) over a ``Storage`` backend.
 
-Order of checks on a mailbox request: id syntax (400), mailbox (404), signature
-(401), then query and body (400). An unauthenticated client learns nothing
-beyond whether a 256-bit id it already knows exists.
+Order of checks on a mailbox request: rate limits (429), id syntax (400),
+mailbox (404), signature (401), then query and body (400, or 413 past this
+relay's configured sizes). An unauthenticated client learns nothing beyond
+whether a 256-bit id it already knows exists.
+
+Middlewares, outermost first: metrics (so they count every answer, refusals
+included), JSON errors, rate limits (before any signature check or query).
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hmac
 import json
 import logging
+import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -21,6 +27,7 @@ from aiohttp import WSCloseCode, web
 from carnet.protocol import auth, wire
 from carnet.relay import requests
 from carnet.relay.errors import ApiError, error_response
+from carnet.relay.limits import Limits, RateLimiter, client_address, retry_after
 from carnet.relay.logs import (
     ACCESS_LOGGER,
     SERVER_LOGGER,
@@ -28,34 +35,59 @@ from carnet.relay.logs import (
     install_blindfold,
     route_template,
 )
+from carnet.relay.metrics import CONTENT_TYPE, Metrics
 from carnet.relay.storage.base import Storage, StorageError, UnknownMailbox
 from carnet.relay.subscriptions import serve_subscription
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+RELAY: web.AppKey[Relay] = web.AppKey("relay")
 
 DEFAULT_HEARTBEAT = 30.0
 DEFAULT_SWEEP_INTERVAL = 60.0
 _HEALTHY = json.dumps({"status": "ok"})
+# Operators' probes: never rate limited, so monitoring sees a flooded relay as it is.
+_UNLIMITED = frozenset({"/healthz", "/metrics"})
 # aiohttp's own refusals, in the API's words.
 _HTTP_ERRORS = {
     404: ("not_found", "no such route"),
     405: ("method_not_allowed", "this route does not take that method"),
-    413: ("too_large", f"the body exceeds {wire.MAX_BODY_BYTES} bytes"),
+    413: ("too_large", "the body exceeds this relay's limit"),
 }
 
 
 class Relay:
-    """Request handlers; one instance per application."""
+    """Request handlers; one instance per application (``app[RELAY]``)."""
 
-    def __init__(self, storage: Storage, heartbeat: float | None = DEFAULT_HEARTBEAT) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        heartbeat: float | None = DEFAULT_HEARTBEAT,
+        limits: Limits | None = None,
+        metrics_token: str | None = None,
+    ) -> None:
         self.storage = storage
         self.heartbeat = heartbeat
+        self.limits = limits or Limits()
+        self.metrics = Metrics()
+        self.metrics_token = metrics_token
         self.sockets: set[web.WebSocketResponse] = set()
 
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(text=_HEALTHY, content_type="application/json")
+
+    async def scrape(self, request: web.Request) -> web.Response:
+        if self.metrics_token is not None:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, f"Bearer {self.metrics_token}".encode()):
+                raise ApiError(
+                    401, "unauthorized", "missing or wrong bearer token",
+                    {"WWW-Authenticate": "Bearer"},
+                )  # fmt: skip
+        text = self.metrics.render(await self.storage.stats(), len(self.sockets))
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def create(self, request: web.Request) -> web.Response:
         new = requests.creation(requests.json_object(await request.read()))
@@ -69,7 +101,7 @@ class Relay:
     async def append(self, request: web.Request) -> web.Response:
         raw = await request.read()
         mailbox_id = await self._authorize(request, raw, write=True)
-        batch = requests.entries(requests.json_object(raw))
+        batch = requests.entries(requests.json_object(raw), self.limits)
         latest, appended = await self.storage.append(mailbox_id, batch)
         return web.json_response({"cursor": latest, "appended": appended})
 
@@ -109,6 +141,12 @@ class Relay:
         if not await self.storage.delete_mailbox(mailbox_id):
             raise UnknownMailbox("no such mailbox")
         return web.json_response({"deleted": True})
+
+    async def compact(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        mailbox_id = await self._authorize(request, raw, write=True)
+        before = requests.compaction(requests.json_object(raw))
+        return web.json_response({"compacted": await self.storage.compact(mailbox_id, before)})
 
     async def _authorize(self, request: web.Request, body: bytes, *, write: bool) -> bytes:
         """The mailbox id, once the request is signed by its write (or read) capability."""
@@ -174,6 +212,58 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(500, "internal_error", "the relay failed; try again later")
 
 
+def observing(metrics: Metrics) -> Middleware:
+    """Count every answer by route template and status, and time all but websockets."""
+
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500  # what the client sees of an exception escaping json_errors
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            seconds = None if status == 101 else time.perf_counter() - started
+            metrics.observe(request.method, route_template(request), status, seconds)
+
+    return observe
+
+
+def rate_limiting(limits: Limits) -> Middleware:
+    """429 with Retry-After once a connection or a client address exceeds its rate."""
+    per_connection = (
+        RateLimiter(limits.rate_per_connection, limits.burst_per_connection, weak=True)
+        if limits.rate_per_connection
+        else None
+    )
+    per_address = (
+        RateLimiter(limits.rate_per_address, limits.burst_per_address)
+        if limits.rate_per_address
+        else None
+    )
+
+    @web.middleware
+    async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in _UNLIMITED:
+            wait = 0.0
+            if per_connection is not None and request.transport is not None:
+                wait = per_connection.take(request.transport)
+            if not wait and per_address is not None:
+                wait = per_address.take(client_address(request, limits.trusted_proxies))
+            if wait:
+                raise ApiError(
+                    429, "rate_limited", "too many requests; retry later",
+                    {"Retry-After": retry_after(wait)},
+                )  # fmt: skip
+        return await handler(request)
+
+    return limit
+
+
 def _slug(reason: str) -> str:
     return reason.lower().replace(" ", "_") or "error"
 
@@ -206,17 +296,25 @@ def create_app(
     *,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
     sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
+    limits: Limits | None = None,
+    metrics_token: str | None = None,
 ) -> web.Application:
     """The relay application; the caller owns `storage` and closes it after the runner."""
-    relay = Relay(storage, heartbeat)
-    app = web.Application(middlewares=[json_errors], client_max_size=wire.MAX_BODY_BYTES)
+    limits = limits or Limits()
+    storage.quota = limits.quota
+    relay = Relay(storage, heartbeat, limits, metrics_token)
+    middlewares = [observing(relay.metrics), json_errors, rate_limiting(limits)]
+    app = web.Application(middlewares=middlewares, client_max_size=limits.max_body_bytes)
+    app[RELAY] = relay
     mailbox = f"{wire.API}/mailboxes/{{id}}"
     app.router.add_get("/healthz", relay.health, allow_head=False)
+    app.router.add_get("/metrics", relay.scrape, allow_head=False)
     app.router.add_post(f"{wire.API}/mailboxes", relay.create)
     app.router.add_post(f"{mailbox}/entries", relay.append)
     app.router.add_get(f"{mailbox}/entries", relay.read, allow_head=False)
     app.router.add_get(f"{mailbox}/subscribe", relay.subscribe, allow_head=False)
     app.router.add_delete(mailbox, relay.delete)
+    app.router.add_post(f"{mailbox}/compact", relay.compact)
     app.on_shutdown.append(relay.close_sockets)
     app.cleanup_ctx.append(_sweeper(storage, sweep_interval))
     return app

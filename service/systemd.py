@@ -33,7 +33,9 @@ def notify(*states: str, env: Mapping[str, str] | None = None) -> bool:
         address = "\0" + address[1:]  # Linux abstract namespace
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto("\n".join(states).encode(), address)
+            # Never block the event loop on a manager that is not reading: a lost
+            # STATUS= line is harmless, a frozen service is not.
+            sock.sendto("\n".join(states).encode(), socket.MSG_DONTWAIT, address)
     except OSError:
         return False
     return True

@@ -97,6 +97,10 @@ _BOUNDARY = re.compile(rb"^(BEGIN|END):([^\r\n]*?)[ \t]*\r?$", re.IGNORECASE | r
 
 def parse(data: bytes) -> ParsedFile:
     _check_structure(data)
+    # icalendar keeps every VTIMEZONE it has parsed in a process-wide cache and
+    # resolves later files' TZIDs from it, so whether a file imports would depend
+    # on the files read before it. Choosing the provider again empties that cache.
+    icalendar.use_zoneinfo()
     try:
         components = icalendar.Calendar.from_ical(data, multiple=True)
     except Exception as error:  # the parser raises anything from ValueError to KeyError

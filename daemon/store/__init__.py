@@ -94,6 +94,10 @@ class Store:
             raise RuntimeError("store has no device id; it was not initialised")
         return device
 
+    def stamp(self) -> str:
+        """A fresh HLC stamp for a local event (call inside a transaction)."""
+        return self._stamp()
+
     def _stamp(self) -> str:
         """A fresh HLC stamp for a local write (call inside a transaction)."""
         last = clock.Stamp.decode(self.get_meta("hlc") or clock.ZERO.encode())
@@ -143,15 +147,18 @@ class Store:
             clocks = json.loads(row["clocks"])
         if not merge(values, clocks, writes):
             return False
+        # Every change, local or merged, gets the next revision (see shares' publishing).
+        (rev,) = self.conn.execute("SELECT coalesce(max(rev), 0) + 1 FROM records").fetchone()
         self.conn.execute(
             f"INSERT OR REPLACE INTO records ({', '.join(RECORD_COLUMNS)}, deleted, start_ts, "
-            f"clocks) VALUES ({', '.join('?' * (len(RECORD_COLUMNS) + 3))})",
+            f"clocks, rev) VALUES ({', '.join('?' * (len(RECORD_COLUMNS) + 4))})",
             (
                 record_id,
                 *(values[n] for n in FIELDS),
                 int(is_deleted(clocks)),
                 start_timestamp(values) if values["start"] else 0.0,
                 json.dumps(clocks),
+                rev,
             ),
         )
         return True

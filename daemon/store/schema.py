@@ -35,3 +35,113 @@ def m001_initial(db: Database) -> None:
     db["devices"].create({"device": str, "name": str, "added": str, "stamp": str}, pk="device")
     db["meta"].create({"key": str, "value": str}, pk="key")
     db["alerts"].create({"id": int, "at": str, "message": str}, pk="id")
+
+
+@migrations()
+def m002_reminders_fired(db: Database) -> None:
+    # Reminders carnetd has delivered, so that a restart never repeats one. Keyed
+    # by the start they announced: an appointment that moves is reminded again.
+    db["reminders_fired"].create(
+        {"record": str, "lead": int, "start": str, "fired": str}, pk=("record", "lead", "start")
+    )
+
+
+@migrations()
+def m003_sharing(db: Database) -> None:
+    # A local, monotonic revision bumped by every write to a record (local or merged
+    # from another device): each share remembers the revision it has published up
+    # to, so finding what changed since costs an index range, not a scan.
+    db["records"].add_column("rev", int, not_null_default=0)
+    db["records"].create_index(["rev"])
+    # Pinned contacts by alias; `card` is the signed card exactly as pinned.
+    db["contacts"].create(
+        {"alias": str, "identity": str, "card": str, "pinned": str, "stamp": str}, pk="alias"
+    )
+    db["contacts"].create_index(["identity"], unique=True)
+    # Shares this identity made. Synced columns first; `hwm` (last revision
+    # published), `invite` (invitation still to send, on the device that made the
+    # share), `erased` (mailboxes deleted after revocation), `gone` (the relay has
+    # no mailbox any more) and `ended_logged` are this device's own progress.
+    db["shares_out"].create(
+        {
+            "id": str,
+            "alias": str,
+            "identity": str,
+            "recipient": str,
+            "scope": str,
+            "created": str,
+            "expires": float,
+            "notes": int,
+            "keys": str,
+            "revoked": str,
+            "relay": str,
+            "stamp": str,
+            "hwm": int,
+            "invite": int,
+            "erased": int,
+            "gone": int,
+            "ended_logged": int,
+        },
+        pk="id",
+        defaults={"revoked": "", "hwm": -1, "invite": 0, "erased": 0, "gone": 0, "ended_logged": 0},
+    )
+    # Shares other identities made to this one (the practitioner's side).
+    db["shares_in"].create(
+        {
+            "id": str,
+            "alias": str,
+            "identity": str,
+            "patient": str,
+            "scope": str,
+            "received": str,
+            "expires": float,
+            "notes": int,
+            "relay": str,
+            "keys": str,
+            "gone": int,
+        },
+        pk="id",
+        defaults={"gone": 0},
+    )
+    # What a share's mailbox holds, merged: on the practitioner's side the shared
+    # records, on the patient's side what has been published (to publish only the
+    # difference). Field registers as in `records`, plus a `shown` register.
+    db["share_records"].create(
+        {
+            "share": str,
+            "record": str,
+            "vals": str,
+            "clocks": str,
+            "shown": int,
+            "shown_stamp": str,
+        },
+        pk=("share", "record"),
+    )
+    db["practitioner_notes"].create(
+        {
+            "id": str,
+            "share": str,
+            "record": str,
+            "author": str,
+            "author_name": str,
+            "text": str,
+            "at": str,
+        },
+        pk="id",
+    )
+    db["practitioner_notes"].create_index(["record"])
+    # The audit log, in this device's order, each event hashing the one before.
+    db["audit"].create(
+        {
+            "seq": int,
+            "id": str,
+            "at": str,
+            "kind": str,
+            "detail": str,
+            "device": str,
+            "prev": bytes,
+            "hash": bytes,
+        },
+        pk="seq",
+    )
+    db["audit"].create_index(["id"], unique=True)

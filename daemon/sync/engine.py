@@ -1,7 +1,9 @@
-"""One sync round of a device: seal queued operations, push, then pull.
+"""One sync round of a device: seal queued operations, push, pull, then sharing.
 
 Rounds are serialised across processes (the CLI and the daemon may both sync)
-by an advisory lock on a file in the device's data folder.
+by an advisory lock on a file in the device's data folder. After the vault,
+the round moves shares, notes and invitations (``carnet.daemon.sharing.rounds``),
+then pushes what that logged, so the other devices have it in this round.
 """
 
 from __future__ import annotations
@@ -9,23 +11,22 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from carnet.daemon.device import Device, trust_identity
 from carnet.daemon.records import now_iso
+from carnet.daemon.sharing.rounds import sync_sharing
+from carnet.daemon.sharing.vault_ops import applier
 from carnet.daemon.sync import outbox
 from carnet.daemon.sync.pull import pull
-from carnet.daemon.sync.relay_client import MailboxGone, RelayClient
-from carnet.protocol.errors import RelayError
-from carnet.protocol.mailbox import MailboxKeys
-from carnet.protocol.wire import MAX_BATCH_ENTRIES
+from carnet.daemon.sync.relay_client import RelayClient
+from carnet.daemon.sync.transfer import ensuring_mailbox, push
+from carnet.protocol.errors import RefusedEntry, RelayError
 
 LOCK_WAIT = 60.0
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class SyncReport:
     pulled_entries: int
     applied_ops: int
     cursor: int
+    # Sharing (see carnet.daemon.sharing.rounds): entries of share mailboxes.
+    shared_entries_pushed: int = 0
+    shared_entries_pulled: int = 0
+    invitations_received: int = 0
+    notes_received: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -59,39 +65,41 @@ async def sync_lock(path: Path) -> AsyncIterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-async def ensuring_mailbox(
-    relay: RelayClient, keys: MailboxKeys, call: Callable[[], Awaitable[T]]
-) -> T:
-    """Run `call`; if the relay has no such mailbox yet (or lost it), create it and retry."""
-    try:
-        return await call()
-    except MailboxGone:
-        await relay.create(keys)
-        return await call()
-
-
-async def push(device: Device, relay: RelayClient, keys: MailboxKeys) -> int:
-    """Send every sealed entry the relay does not have yet; returns how many."""
-    entries = outbox.unpushed(device.store, keys)
-    for start in range(0, len(entries), MAX_BATCH_ENTRIES):
-        batch = entries[start : start + MAX_BATCH_ENTRIES]
-        await ensuring_mailbox(relay, keys, lambda b=batch: relay.append(keys, b))
-        outbox.mark_pushed(device.store, keys, batch[-1].seq)
-    return len(entries)
-
-
 async def sync_vault(device: Device, relay: RelayClient) -> SyncReport:
+    """One round: the vault, then sharing. Raises RefusedEntry after the round if a
+    sharing mailbox held entries that were refused (and skipped)."""
     secrets = device.unlock()
     keys = secrets.vault_mailbox
     writer = secrets.writer
     trusted = trust_identity(secrets.identity.verify_key)
     own = keys.writer_tag(writer.public_key)
+    store = device.store
+
+    def create() -> Awaitable[bool]:
+        return relay.create(keys)
+
     async with sync_lock(device.paths.sync_lock):
-        sealed = outbox.seal_outbox(device.store, keys, writer)
-        pushed = await push(device, relay, keys)
+        sealed = outbox.seal_outbox(store, keys, writer)
+        pushed = await push(store, relay, keys, create)
         result = await ensuring_mailbox(
-            relay, keys, lambda: pull(device.store, relay, keys, trusted, own)
+            relay, keys, lambda: pull(store, relay, keys, trusted, own, applier(store))
         )
-        with device.store.transaction():
-            device.store.set_meta("last_sync", now_iso())
-    return SyncReport(sealed, pushed, result.entries, result.ops, result.cursor)
+        sharing = await sync_sharing(device, relay)
+        sealed += outbox.seal_outbox(store, keys, writer)
+        pushed += await push(store, relay, keys, create)
+        with store.transaction():
+            store.set_meta("last_sync", now_iso())
+    if sharing.refused:
+        more = f" (and {len(sharing.refused) - 1} more)" if len(sharing.refused) > 1 else ""
+        raise RefusedEntry(sharing.refused[0] + more)
+    return SyncReport(
+        sealed,
+        pushed,
+        result.entries,
+        result.ops,
+        result.cursor,
+        sharing.shared_entries_pushed,
+        sharing.shared_entries_pulled,
+        sharing.invitations_received,
+        sharing.notes_received,
+    )

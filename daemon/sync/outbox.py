@@ -20,11 +20,11 @@ from carnet.protocol.mailbox import MailboxKeys
 BODY_BUDGET = 60 * 1024
 
 
-def _batches(rows: list[tuple[int, str]]) -> list[list[Any]]:
-    """Group queued operations, in order, into entry bodies of at most BODY_BUDGET."""
+def _batches(ops: list[str]) -> list[list[Any]]:
+    """Group encoded operations, in order, into entry bodies of at most BODY_BUDGET."""
     batches: list[list[Any]] = []
     size = BODY_BUDGET
-    for _, op in rows:
+    for op in ops:
         encoded = len(op.encode()) + 1
         if size + encoded > BODY_BUDGET:
             batches.append([])
@@ -53,12 +53,22 @@ def append_own(store: Store, keys: MailboxKeys, writer: Writer, body: dict[str, 
     return entry
 
 
+def seal_ops(store: Store, keys: MailboxKeys, writer: Writer, ops: list[str]) -> int:
+    """Seal encoded operations, in order, as this device's next entries (inside a transaction).
+
+    Returns the number of entries written.
+    """
+    batches = _batches(ops)
+    for batch in batches:
+        append_own(store, keys, writer, {"ops": batch})
+    return len(batches)
+
+
 def seal_outbox(store: Store, keys: MailboxKeys, writer: Writer) -> int:
     """Move every queued operation into sealed entries; returns the operations sealed."""
     with store.transaction():
         rows = store.conn.execute("SELECT id, op FROM outbox ORDER BY id").fetchall()
-        for ops in _batches(rows):
-            append_own(store, keys, writer, {"ops": ops})
+        seal_ops(store, keys, writer, [op for _, op in rows])
         if rows:
             store.conn.execute("DELETE FROM outbox WHERE id <= ?", (rows[-1][0],))
     return len(rows)

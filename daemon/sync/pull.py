@@ -36,7 +36,7 @@ def read_cursor(store: Store, keys: MailboxKeys) -> int:
     return int(row[0]) if row else 0
 
 
-def _head(store: Store, keys: MailboxKeys, writer: bytes) -> FeedHead:
+def load_head(store: Store, keys: MailboxKeys, writer: bytes) -> FeedHead:
     row = store.conn.execute(
         "SELECT seq, head FROM feed_in WHERE mailbox = ? AND writer = ?", (keys.hex_id, writer)
     ).fetchone()
@@ -71,7 +71,7 @@ async def pull(
                     continue  # our own entries: already applied when written
                 opened = open_entry(keys, entry, trusted)
                 if opened.writer not in heads:
-                    heads[opened.writer] = _head(store, keys, opened.writer)
+                    heads[opened.writer] = load_head(store, keys, opened.writer)
                 heads[opened.writer].accept(opened)
                 accepted.append(opened)
             cursor = page.cursor
@@ -91,12 +91,18 @@ async def pull(
             ops += len(opened.body.get("ops", []))
         if newest:
             store.observe(newest)
-        store.conn.executemany(
-            "INSERT OR REPLACE INTO feed_in (mailbox, writer, seq, head) VALUES (?, ?, ?, ?)",
-            [(keys.hex_id, w, h.seq, h.head) for w, h in heads.items()],
-        )
-        store.conn.execute(
-            "INSERT OR REPLACE INTO cursors (mailbox, cursor) VALUES (?, ?)",
-            (keys.hex_id, cursor),
-        )
+        save_position(store, keys, heads, cursor)
     return PullResult(len(accepted), ops, cursor)
+
+
+def save_position(
+    store: Store, keys: MailboxKeys, heads: dict[bytes, FeedHead], cursor: int
+) -> None:
+    """Record the accepted feed heads and the read cursor (inside a transaction)."""
+    store.conn.executemany(
+        "INSERT OR REPLACE INTO feed_in (mailbox, writer, seq, head) VALUES (?, ?, ?, ?)",
+        [(keys.hex_id, w, h.seq, h.head) for w, h in heads.items()],
+    )
+    store.conn.execute(
+        "INSERT OR REPLACE INTO cursors (mailbox, cursor) VALUES (?, ?)", (keys.hex_id, cursor)
+    )

@@ -2,10 +2,14 @@
 
 Every request is signed with the mailbox's read or write key; transport
 failures become RelayUnreachable and 4xx answers RelayRefused, each one line.
+A busy relay (429, or 503 while its database is away) is waited for as its
+Retry-After says, a couple of times and a few seconds at most; after that the
+request fails with RelayBusy, a RelayUnreachable, so the caller's backoff applies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -23,6 +27,9 @@ from carnet.protocol.errors import RelayRefused, RelayUnreachable
 from carnet.protocol.mailbox import MailboxKeys
 
 TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
+BUSY = frozenset({429, 503})
+BUSY_RETRIES = 2
+BUSY_MAX_WAIT = 5.0  # seconds; a longer Retry-After is left to the caller's backoff
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,22 @@ class Page:
 
 class MailboxGone(RelayRefused):
     """The relay has no such mailbox (never created, expired or erased):"""
+
+
+class RelayBusy(RelayUnreachable):
+    """The relay is busy (rate limited, or its database is unavailable); retry later:"""
+
+    def __init__(self, detail: str | None = None, retry_after: float = 1.0) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+def retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header (delta-seconds form; 1 when absent or a date)."""
+    try:
+        return min(max(float(value or 1), 0.0), 3600.0)
+    except ValueError:
+        return 1.0
 
 
 class RelayClient:
@@ -67,17 +90,25 @@ class RelayClient:
         self, method: str, path_qs: str, key: SigningKey | None, body: Any = None
     ) -> dict[str, Any]:
         raw = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        if key is not None:
-            headers.update(sign_request(key, method, path_qs, raw))
-        try:
-            async with self.session.request(
-                method, self.url + path_qs, data=raw or None, headers=headers
-            ) as resp:
-                text = await resp.text()
-                status = resp.status
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise RelayUnreachable(f"{self.url} ({exc.__class__.__name__})") from None
+        for attempt in range(BUSY_RETRIES + 1):
+            # Signed anew each time: the signature covers the time of the request.
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            if key is not None:
+                headers.update(sign_request(key, method, path_qs, raw))
+            try:
+                async with self.session.request(
+                    method, self.url + path_qs, data=raw or None, headers=headers
+                ) as resp:
+                    text = await resp.text()
+                    status = resp.status
+                    wait = retry_after(resp.headers.get("Retry-After"))
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise RelayUnreachable(f"{self.url} ({exc.__class__.__name__})") from None
+            if status not in BUSY:
+                break
+            if attempt == BUSY_RETRIES or wait > BUSY_MAX_WAIT:
+                raise RelayBusy(f"{self.url} ({status}, retry in {wait:g} s)", wait)
+            await asyncio.sleep(wait)
         try:
             answer = json.loads(text) if text else {}
         except ValueError:
@@ -95,9 +126,13 @@ class RelayClient:
         except (RelayUnreachable, RelayRefused):
             return False
 
-    async def create(self, keys: MailboxKeys, ttl: int | None = None) -> bool:
+    async def create(
+        self, keys: MailboxKeys, ttl: int | None = None, read_key: bytes | None = None
+    ) -> bool:
+        """Create the mailbox; `read_key` (its read capability's public half) lets a
+        holder of the write capability alone create it, e.g. a contact's intro mailbox."""
         write = keys.write_signer()
-        read_key = bytes(keys.read_signer().verify_key)
+        read_key = read_key or bytes(keys.read_signer().verify_key)
         body = {
             "mailbox": keys.hex_id,
             "write_key": bytes(write.verify_key).hex(),

@@ -1,1 +1,2 @@
-"""Relay storage: the ``Storage`` interface (``base``) and its backends (``sqlite``)."""
+"""Relay storage: the ``Storage`` interface (``base``), the rules of an append shared by
+every backend (``appending``), and the backends (``sqlite``, ``postgres``)."""

@@ -8,10 +8,13 @@ Invariants every backend keeps (the conformance suite in tests/relay checks them
   writer's seqs contiguous from 1;
 - an expired mailbox is absent at once, whether or not it has been swept yet;
 - an append is durable before ``append`` returns, and subscribers hear of it
-  only after that.
+  only after that;
+- each writer's head (its last seq) is kept apart from its entries, so
+  compaction can drop entries without making a retried old entry look new.
 
 Cursor allocation needs one writer per mailbox at a time: SQLite has a single
-writer anyway; a PostgreSQL backend would ``SELECT … FOR UPDATE`` the mailbox row.
+writer anyway; PostgreSQL locks the mailbox row (``SELECT … FOR UPDATE``).
+The rules of an append itself are shared by both backends (``appending``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class StorageUnavailable(StorageError):
     """The database failed to store the change (disk full, I/O error); nothing was stored."""
 
 
+class QuotaExceeded(StorageError):
+    """The append would take the mailbox past the relay's per-mailbox quota."""
+
+
 class SchemaTooNew(StorageError):
     """The database was written by a newer version of the relay."""
 
@@ -76,6 +83,14 @@ class StoredEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Quota:
+    """Per-mailbox ceilings on what is stored (entries kept, bytes of data); 0 = none."""
+
+    max_entries: int = 0
+    max_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """Aggregates only: nothing here identifies or sizes a single mailbox."""
 
@@ -84,12 +99,20 @@ class Stats:
     bytes: int
 
 
+def more_after(page: Sequence[StoredEntry], latest: int) -> bool:
+    """Whether entries follow a page. Cursors only grow and compaction drops only a
+    prefix, so whatever lies between a page's end and the latest cursor is more; an
+    empty page means nothing is left after the requested cursor."""
+    return bool(page) and page[-1].cursor < latest
+
+
 class Storage(ABC):
     """Async interface of a relay backend, plus the subscription hook of ``CursorHub``."""
 
     def __init__(self, clock: Clock = time.time) -> None:
         self.clock = clock
         self.hub = CursorHub()
+        self.quota = Quota()  # set by the server from its configuration
 
     def subscribe(self, mailbox_id: bytes, listener: Listener) -> Unsubscribe:
         """Call `listener(latest)` after each commit that grows the mailbox, `(None)` once gone."""
@@ -116,7 +139,7 @@ class Storage(ABC):
     async def append(self, mailbox_id: bytes, entries: Sequence[Entry]) -> tuple[int, int]:
         """Store `entries` atomically; return (latest cursor, number newly stored).
 
-        Raises UnknownMailbox, EntryConflict or SeqGap, storing nothing.
+        Raises UnknownMailbox, EntryConflict, SeqGap or QuotaExceeded, storing nothing.
         """
 
     @abstractmethod
@@ -136,6 +159,14 @@ class Storage(ABC):
     @abstractmethod
     async def delete_mailbox(self, mailbox_id: bytes) -> bool:
         """Erase the mailbox and all its entries; False if there was none."""
+
+    @abstractmethod
+    async def compact(self, mailbox_id: bytes, before: int) -> int:
+        """Erase the entries with cursor < `before`; return how many. Raises UnknownMailbox.
+
+        Cursors, writer heads and the latest cursor stay: later appends and
+        retries of compacted entries behave as if the entries were still there.
+        """
 
     @abstractmethod
     async def sweep_expired(self, now: float | None = None) -> int:

@@ -1,9 +1,9 @@
 """In-process fan-out of "this mailbox's latest cursor is now N" to its subscribers.
 
 A subscriber is a plain callback, so an idle subscription costs one set entry
-and no task or future. Backends publish after a commit; a PostgreSQL backend
-would publish from its LISTEN connection so every relay process hears every
-append, and subscribers would not notice the difference.
+and no task or future. SQLite publishes after its own commits; PostgreSQL
+publishes what its LISTEN connection hears (``postgres_listen``), so every
+relay process hears every append, whichever process made it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ class CursorHub:
             except Exception:
                 # One broken subscriber must not cost the others their notification.
                 log.exception("a cursor subscriber failed")
+
+    def mailboxes(self) -> list[bytes]:
+        """The mailboxes someone listens to (to re-read them after missing notifications)."""
+        return list(self._listeners)
 
     def close(self) -> None:
         """Tell every subscriber its mailbox is gone (used at shutdown)."""

@@ -2,7 +2,8 @@
 
 Each migration takes the database from version ``i`` to ``i + 1``; a database
 is only ever moved forward, inside one transaction, and a relay refuses one
-written by a newer version rather than guess at it.
+written by a newer version rather than guess at it. PostgreSQL's schema is in
+``postgres_schema``.
 """
 
 from __future__ import annotations
@@ -35,9 +36,32 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (mailbox, writer, seq)
     );
     """,
+    # 2: writer heads live apart from entries, so compaction can drop entries and a
+    # retried old entry is still known as old; `entries` counts what is still stored
+    # (quotas and stats), which compaction makes differ from `latest`.
+    """
+    ALTER TABLE mailboxes ADD COLUMN entries INTEGER NOT NULL DEFAULT 0;
+    UPDATE mailboxes SET entries = (SELECT COUNT(*) FROM entries WHERE mailbox = id);
+    CREATE TABLE heads (
+        mailbox BLOB NOT NULL,
+        writer BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (mailbox, writer)
+    ) WITHOUT ROWID;
+    INSERT INTO heads SELECT mailbox, writer, MAX(seq) FROM entries GROUP BY mailbox, writer;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def pending(version: int, migrations: tuple[str, ...]) -> range:
+    """The migrations a database at `version` needs; refuses one from a newer relay."""
+    if version > len(migrations):
+        raise SchemaTooNew(
+            f"database schema {version} is newer than this relay's {len(migrations)}"
+        )
+    return range(version, len(migrations))
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -45,11 +69,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"database schema {version} is newer than this relay's {SCHEMA_VERSION}"
-            )
-        for number in range(version, SCHEMA_VERSION):
+        for number in pending(version, MIGRATIONS):
             for statement in MIGRATIONS[number].split(";"):
                 if statement.strip():
                     conn.execute(statement)

@@ -30,19 +30,19 @@ from pathlib import Path
 from typing import Any
 
 from carnet.protocol.envelope import Entry
+from carnet.relay.storage.appending import Key, Totals, check_duplicates, plan_append
 from carnet.relay.storage.base import (
     Clock,
     DataDirInUse,
-    EntryConflict,
     Mailbox,
     MailboxConflict,
-    SeqGap,
     Stats,
     Storage,
     StorageError,
     StorageUnavailable,
     StoredEntry,
     UnknownMailbox,
+    more_after,
 )
 from carnet.relay.storage.schema import SCHEMA_VERSION, migrate
 
@@ -175,6 +175,7 @@ class SqliteStorage(Storage):
 
     def _erase(self, conn: sqlite3.Connection, mailbox_id: bytes) -> None:
         conn.execute("DELETE FROM entries WHERE mailbox = ?", (mailbox_id,))
+        conn.execute("DELETE FROM heads WHERE mailbox = ?", (mailbox_id,))
         conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
         self._notices.append((mailbox_id, None))
 
@@ -207,42 +208,50 @@ class SqliteStorage(Storage):
 
     async def append(self, mailbox_id: bytes, entries: Sequence[Entry]) -> tuple[int, int]:
         async with self._group() as conn:
-            latest, size = self._live_row(conn, "latest, bytes", mailbox_id)
-            heads: dict[bytes, int] = {}
-            appended = 0
-            for entry in entries:
-                head = heads.get(entry.writer)
-                if head is None:
-                    (stored_head,) = _one(
-                        conn,
-                        "SELECT MAX(seq) FROM entries WHERE mailbox = ? AND writer = ?",
-                        (mailbox_id, entry.writer),
-                    )
-                    head = stored_head or 0
-                if entry.seq <= head:
-                    _check_duplicate(conn, mailbox_id, entry)
-                    continue
-                if entry.seq != head + 1:
-                    raise SeqGap(
-                        f"entry {entry.seq} of writer {entry.writer.hex()[:8]} does not follow"
-                        f" its last stored entry {head}"
-                    )
-                latest += 1
-                appended += 1
-                size += len(entry.data)
-                heads[entry.writer] = entry.seq
+            before = Totals(*self._live_row(conn, "latest, entries, bytes", mailbox_id))
+            writers = list({entry.writer: None for entry in entries})
+            heads = dict(
                 conn.execute(
+                    "SELECT writer, seq FROM heads WHERE mailbox = ?"
+                    f" AND writer IN ({', '.join('?' * len(writers))})",
+                    (mailbox_id, *writers),
+                ).fetchall()
+            )
+            plan = plan_append(entries, before, heads, self.quota)
+            check_duplicates(plan.duplicates, self._stored(conn, mailbox_id, plan.duplicates))
+            if plan.rows:
+                conn.executemany(
                     "INSERT INTO entries (mailbox, cursor, writer, seq, data)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (mailbox_id, latest, entry.writer, entry.seq, entry.data),
+                    [(mailbox_id, r.cursor, r.writer, r.seq, r.data) for r in plan.rows],
                 )
-            if appended:
+                conn.executemany(
+                    "INSERT INTO heads (mailbox, writer, seq) VALUES (?, ?, ?)"
+                    " ON CONFLICT (mailbox, writer) DO UPDATE SET seq = excluded.seq",
+                    [(mailbox_id, writer, seq) for writer, seq in plan.heads.items()],
+                )
+                totals = plan.totals
                 conn.execute(
-                    "UPDATE mailboxes SET latest = ?, bytes = ? WHERE id = ?",
-                    (latest, size, mailbox_id),
+                    "UPDATE mailboxes SET latest = ?, entries = ?, bytes = ? WHERE id = ?",
+                    (totals.latest, totals.entries, totals.bytes, mailbox_id),
                 )
-                self._notices.append((mailbox_id, latest))
-        return latest, appended
+                self._notices.append((mailbox_id, totals.latest))
+        return plan.totals.latest, plan.appended
+
+    @staticmethod
+    def _stored(
+        conn: sqlite3.Connection, mailbox_id: bytes, duplicates: Sequence[Entry]
+    ) -> dict[Key, bytes]:
+        stored: dict[Key, bytes] = {}
+        for entry in duplicates:  # retries only: rare, and each an indexed lookup
+            row = _one(
+                conn,
+                "SELECT data FROM entries WHERE mailbox = ? AND writer = ? AND seq = ?",
+                (mailbox_id, entry.writer, entry.seq),
+            )
+            if row is not None:
+                stored[(entry.writer, entry.seq)] = row[0]
+        return stored
 
     async def read(
         self, mailbox_id: bytes, after: int, limit: int, max_bytes: int
@@ -263,8 +272,7 @@ class SqliteStorage(Storage):
                     break
                 page.append(StoredEntry(cursor, writer, seq, data))
             rows.close()
-        # Cursors are gapless, so whatever lies between the page's end and `latest` is more.
-        return page, (page[-1].cursor if page else after) < latest
+        return page, more_after(page, latest)
 
     async def latest_cursor(self, mailbox_id: bytes) -> int:
         (latest,) = self._live_row(self._reader, "latest", mailbox_id)
@@ -276,6 +284,25 @@ class SqliteStorage(Storage):
             if row is not None:
                 self._erase(conn, mailbox_id)
         return row is not None and _live(row[0], self.clock())
+
+    async def compact(self, mailbox_id: bytes, before: int) -> int:
+        async with self._group() as conn:
+            self._live_row(conn, "latest", mailbox_id)
+            count, size = _one(
+                conn,
+                "SELECT COUNT(*), TOTAL(LENGTH(data)) FROM entries"
+                " WHERE mailbox = ? AND cursor < ?",
+                (mailbox_id, before),
+            )
+            if count:
+                conn.execute(
+                    "DELETE FROM entries WHERE mailbox = ? AND cursor < ?", (mailbox_id, before)
+                )
+                conn.execute(
+                    "UPDATE mailboxes SET entries = entries - ?, bytes = bytes - ? WHERE id = ?",
+                    (count, int(size), mailbox_id),
+                )
+        return int(count)
 
     async def sweep_expired(self, now: float | None = None) -> int:
         now = self.clock() if now is None else now
@@ -294,7 +321,7 @@ class SqliteStorage(Storage):
     async def stats(self) -> Stats:
         mailboxes, entries, size = _one(
             self._reader,
-            f"SELECT COUNT(*), TOTAL(latest), TOTAL(bytes) FROM mailboxes WHERE {_LIVE}",
+            f"SELECT COUNT(*), TOTAL(entries), TOTAL(bytes) FROM mailboxes WHERE {_LIVE}",
             (self.clock(),),
         )
         return Stats(int(mailboxes), int(entries), int(size))
@@ -367,15 +394,3 @@ def _one(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...] = ()) -> Any:
 
 def _live(expires_at: float | None, now: float) -> bool:
     return expires_at is None or expires_at > now
-
-
-def _check_duplicate(conn: sqlite3.Connection, mailbox_id: bytes, entry: Entry) -> None:
-    stored = _one(
-        conn,
-        "SELECT data FROM entries WHERE mailbox = ? AND writer = ? AND seq = ?",
-        (mailbox_id, entry.writer, entry.seq),
-    )
-    if stored is None or stored[0] != entry.data:
-        raise EntryConflict(
-            f"entry {entry.seq} of writer {entry.writer.hex()[:8]} differs from the stored one"
-        )

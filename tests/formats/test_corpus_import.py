@@ -25,12 +25,14 @@ EXPECTED = {
     "fhir-r4-examples": (3, {"nothing to import": 9, "no start": 1}),
     "synthea-10-patients": (1, {"nothing to import": 5}),
     "ics/icalendar": (
-        65,
+        61,
         {
             "nothing to import": 27,
             "no start": 31,
             "no practitioner": 13,
-            "unknown time zone": 1,
+            # 4 of these name 'Western/Central Europe' without defining it; each file
+            # is judged alone (see ics.parse), whatever was parsed before it.
+            "unknown time zone": 5,
             "damaged": 22,
         },
     ),

@@ -44,3 +44,41 @@ def test_bad_listen(text: str) -> None:
 def test_bad_values(values: dict[str, object]) -> None:
     with pytest.raises(InvalidConfig):
         resolve({"data": "/d", **values}, {}, {})
+
+
+def test_limits_and_database_settings() -> None:
+    config = resolve(
+        {
+            "database": "postgresql://relay@db/carnet",
+            "trusted_proxies": ["127.0.0.1", "10.0.0.0/8"],
+            "rate_per_address": 0,
+            "max_entry_bytes": 2048,
+            "mailbox_max_bytes": 10**9,
+        },
+        {"max_batch_entries": 8},
+        {},
+    )
+    assert config.database == "postgresql://relay@db/carnet" and config.data is None
+    limits = config.limits
+    assert [str(n) for n in limits.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8"]
+    assert (limits.rate_per_address, limits.rate_per_connection) == (0.0, 50.0)
+    assert (limits.max_entry_bytes, limits.max_batch_entries) == (2048, 8)
+    assert (limits.quota.max_entries, limits.quota.max_bytes) == (0, 10**9)
+    assert limits.max_body_bytes == 8 * (4 * 683 + 128) + 1024  # base64 and JSON framing
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"database": "mysql://x"}, "postgresql:// URL"),
+        ({"trusted_proxies": ["nowhere"]}, "trusted_proxies"),
+        ({"trusted_proxies": "127.0.0.1"}, "list of strings"),
+        ({"max_entry_bytes": 70_000}, "max_entry_bytes must be a number from 1 to 65577"),
+        ({"max_batch_entries": 0}, "from 1 to 64"),
+        ({"rate_per_address": -1}, "from 0"),
+        ({"database_pool": 2.5}, "database_pool"),
+    ],
+)
+def test_bad_limits(values: dict[str, object], reason: str) -> None:
+    with pytest.raises(InvalidConfig, match=reason):
+        resolve({"data": "/d", **values}, {}, {})

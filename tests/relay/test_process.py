@@ -168,7 +168,7 @@ def test_bad_configuration_exits_78_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 78 and "cannot read" in done.stderr
     env = {"STATE_DIRECTORY": "", "CONFIGURATION_DIRECTORY": ""}
     done = run_relay("serve", env=env)
-    assert done.returncode == 78 and "no data directory" in done.stderr
+    assert done.returncode == 78 and "no store" in done.stderr
     (tmp_path / "file").write_text("")
     done = run_relay("serve", "--data", str(tmp_path / "file" / "data"))
     assert done.returncode == 78 and done.stderr.startswith("carnet-relay: Invalid configuration")

@@ -1,0 +1,53 @@
+"""Getting sealed entries onto the relay, creating the mailbox when it is missing.
+
+Shared by the vault sync (``engine``) and sharing (``carnet.daemon.sharing``),
+which differ only in *whether and how* a missing mailbox may be created: the
+vault is created on demand, a contact's introduction mailbox with the read key
+from their card, and a share's mailbox never again once it is gone (it was
+revoked or it expired, and recreating it would reopen it to the doctor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from carnet.daemon.store import Store
+from carnet.daemon.sync import outbox
+from carnet.daemon.sync.relay_client import MailboxGone, RelayClient
+from carnet.protocol.mailbox import MailboxKeys
+from carnet.protocol.wire import MAX_BATCH_ENTRIES
+
+T = TypeVar("T")
+Create = Callable[[], Awaitable[object]]
+
+
+async def ensuring(call: Callable[[], Awaitable[T]], create: Create | None) -> T:
+    """Run `call`; if the relay has no such mailbox and `create` is given, create it, retry."""
+    try:
+        return await call()
+    except MailboxGone:
+        if create is None:
+            raise
+        await create()
+        return await call()
+
+
+async def ensuring_mailbox(
+    relay: RelayClient, keys: MailboxKeys, call: Callable[[], Awaitable[T]]
+) -> T:
+    """Run `call`; if the relay has no such mailbox yet (or lost it), create it and retry."""
+    return await ensuring(call, lambda: relay.create(keys))
+
+
+async def push(store: Store, relay: RelayClient, keys: MailboxKeys, create: Create | None) -> int:
+    """Send every sealed entry the relay does not have yet; returns how many.
+
+    Without `create`, a missing mailbox raises ``MailboxGone`` and nothing is marked sent.
+    """
+    entries = outbox.unpushed(store, keys)
+    for start in range(0, len(entries), MAX_BATCH_ENTRIES):
+        batch = entries[start : start + MAX_BATCH_ENTRIES]
+        await ensuring(lambda b=batch: relay.append(keys, b), create)
+        outbox.mark_pushed(store, keys, batch[-1].seq)
+    return len(entries)

@@ -2,10 +2,12 @@
 
 Two tasks share one wake-up flag:
 
-- the **subscriber** holds a websocket on the vault mailbox. The relay sends the
+- the **subscribers** hold a websocket on the vault mailbox and on each sharing
+  mailbox others write to (notes, a practitioner's introduction mailbox and
+  incoming shares; the set is refreshed after every round). The relay sends a
   mailbox's latest cursor on connect and after every append; a cursor beyond
   ours (and every (re)connection, which may follow changes made offline) asks
-  for a round. When the relay is unreachable it reconnects with jittered
+  for a round. When the relay is unreachable each reconnects with jittered
   exponential backoff.
 - the **round runner** waits for the flag, then runs ``sync_vault`` (seal,
   push, pull, under the cross-process sync lock). It is leading-edge debounced:
@@ -33,10 +35,12 @@ from carnet.daemon.carnetd.backoff import Backoff
 from carnet.daemon.carnetd.status import StatusBoard
 from carnet.daemon.device import Device
 from carnet.daemon.records import now_iso
+from carnet.daemon.sharing.rounds import watched_mailboxes
 from carnet.daemon.sync.engine import sync_vault
 from carnet.daemon.sync.pull import read_cursor
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.protocol.errors import AttackDetected, CarnetError, RelayError, RelayUnreachable
+from carnet.protocol.mailbox import MailboxKeys
 
 log = logging.getLogger("carnetd.sync")
 
@@ -60,6 +64,7 @@ class LiveSync:
         self.on_change = on_change
         self.first_round = asyncio.Event()
         self._wake = asyncio.Event()
+        self._round_done = asyncio.Event()
         self._last_round_start = float("-inf")
         self._offline = False
 
@@ -98,6 +103,7 @@ class LiveSync:
             self._last_round_start = loop.time()
             ok = await self._round(relay)
             self.first_round.set()
+            self._round_done.set()
             if ok is None:
                 retry = None  # refused: retrying would only refuse again; wait for news
             elif ok:
@@ -158,8 +164,27 @@ class LiveSync:
         self._offline = unreachable
 
     async def _subscribe(self, relay: RelayClient) -> None:
-        secrets = self.device.unlock()
-        keys = secrets.vault_mailbox
+        """One watcher per followed mailbox; the set is refreshed after every round."""
+        vault = self.device.unlock().vault_mailbox
+        watchers: dict[bytes, asyncio.Task[None]] = {}
+        try:
+            while True:
+                wanted = {k.mailbox_id: k for k in [vault, *watched_mailboxes(self.device)]}
+                for gone in set(watchers) - set(wanted):
+                    watchers.pop(gone).cancel()
+                for mailbox_id, keys in wanted.items():
+                    if mailbox_id not in watchers:
+                        watchers[mailbox_id] = asyncio.create_task(
+                            self._watch(relay, keys, primary=keys is vault)
+                        )
+                self._round_done.clear()
+                await self._round_done.wait()
+        finally:
+            for task in watchers.values():
+                task.cancel()
+            await asyncio.gather(*watchers.values(), return_exceptions=True)
+
+    async def _watch(self, relay: RelayClient, keys: MailboxKeys, primary: bool) -> None:
         backoff = Backoff()
         while True:
             connected = False
@@ -168,12 +193,13 @@ class LiveSync:
                     if not connected:
                         connected = True
                         backoff.reset()
-                        self.board.update(subscribed=True)
+                        if primary:
+                            self.board.update(subscribed=True)
                         self.request()  # catch up on whatever happened while away
                     elif cursor > read_cursor(self.device.store, keys):
                         self.request()
             except RelayError:
                 pass  # the round runner reports and logs the relay's state
-            if connected:
+            if connected and primary:
                 self.board.update(subscribed=False)
             await asyncio.sleep(backoff.next())

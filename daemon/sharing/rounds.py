@@ -18,11 +18,21 @@ from dataclasses import dataclass, field
 
 from carnet.daemon.device import Device
 from carnet.daemon.keys import Secrets
-from carnet.daemon.sharing import audit, incoming, invitations, notes, publish, shares, views
+from carnet.daemon.sharing import (
+    audit,
+    cards,
+    incoming,
+    invitations,
+    notes,
+    publish,
+    shares,
+    views,
+)
 from carnet.daemon.sharing.follow import certified_by
 from carnet.daemon.sharing.relays import Relays, relay_pool
 from carnet.daemon.sharing.shares import ACTIVE, ENDED, EXPIRED, Share
 from carnet.daemon.sync.relay_client import MailboxGone, RelayClient
+from carnet.protocol.mailbox import MailboxKeys
 
 
 @dataclass
@@ -100,3 +110,27 @@ async def sync_sharing(device: Device, relay: RelayClient) -> SharingReport:
         if device.config.role == "practitioner":
             await _receive(report, device, relays, secrets)
     return report
+
+
+def watched_mailboxes(device: Device) -> list[MailboxKeys]:
+    """Mailboxes on the home relay whose news should wake the daemon at once.
+
+    Notes from practitioners on the patient's side; the introduction mailbox and
+    every live incoming share on a practitioner's. (Changes by the patient's own
+    devices already arrive through the vault mailbox.) Shares on another relay
+    are read in every round, without a subscription.
+    """
+    secrets = device.unlock()
+    home = device.config.relay
+    watched: list[MailboxKeys] = []
+    for share in shares.all_shares(device.store):
+        notes_keys = share.secrets(secrets).notes_keys
+        if share.state() == ACTIVE and notes_keys is not None and share.relay in ("", home):
+            watched.append(notes_keys)
+    if device.config.role == "practitioner":
+        watched.append(cards.intro_mailbox(secrets))
+        for incoming_share in incoming.all_incoming(device.store):
+            invitation = incoming_share.invitation(secrets)
+            if incoming_share.state() == "active" and invitation.relay in ("", home):
+                watched.append(invitation.data)
+    return watched

@@ -153,3 +153,19 @@ def dedupe(items: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> tuple[list[di
 def next_midnight(day: date) -> datetime:
     """The end of an all-day item: the following local midnight."""
     return local_datetime(day + timedelta(days=1))
+
+
+def typed_field(obj: dict[str, Any], key: str, kind: type, noun: str, where: str) -> Any:
+    """``obj[key]`` when it is a `kind`, None when absent; else FormatError naming the key."""
+    value = obj.get(key)
+    if value is None or isinstance(value, kind):
+        return value
+    raise FormatError(f"{where}: {key} is not {noun}")
+
+
+def text_field(obj: dict[str, Any], key: str, where: str, numbers: bool = False) -> str:
+    """A text field, trimmed ("" when absent); `numbers` also takes a number as its text."""
+    value = obj.get(key)
+    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return str(typed_field(obj, key, str, "text", where) or "").strip()

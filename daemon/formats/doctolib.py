@@ -31,6 +31,8 @@ from carnet.daemon.formats.common import (
     dedupe,
     finish_record,
     quote,
+    text_field,
+    typed_field,
 )
 
 # The lists a Doctolib /account/appointments.json document files appointments under.
@@ -144,20 +146,8 @@ def _name(value: Any, where: str) -> str:
 
 
 def _object(entry: dict[str, Any], key: str, where: str) -> dict[str, Any]:
-    value = entry.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise FormatError(f"{where}: {key} is not an object")
-    return value
+    return typed_field(entry, key, dict, "an object", where) or {}
 
 
 def _text(obj: dict[str, Any], key: str, where: str) -> str:
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)  # Doctolib sends some identifiers as numbers
-    if not isinstance(value, str):
-        raise FormatError(f"{where}: {key} is not text")
-    return value.strip()
+    return text_field(obj, key, where, numbers=True)  # Doctolib sends some ids as numbers

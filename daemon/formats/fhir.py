@@ -57,6 +57,8 @@ from carnet.daemon.formats.common import (
     in_range,
     local_datetime,
     quote,
+    text_field,
+    typed_field,
     utc_iso,
 )
 
@@ -409,21 +411,11 @@ def _dict(value: Any, what: str, where: str) -> dict[str, Any]:
 
 
 def _list(res: dict[str, Any], key: str, where: str) -> list[Any]:
-    value = res.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise FormatError(f"{where}: {key} is not a list")
-    return value
+    return typed_field(res, key, list, "a list", where) or []
 
 
 def _str(res: dict[str, Any], key: str, where: str) -> str:
-    value = res.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise FormatError(f"{where}: {key} is not text")
-    return value.strip()
+    return text_field(res, key, where)
 
 
 def _str_or_none(value: Any) -> str | None:

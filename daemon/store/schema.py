@@ -145,3 +145,11 @@ def m003_sharing(db: Database) -> None:
         pk="seq",
     )
     db["audit"].create_index(["id"], unique=True)
+
+
+@migrations()
+def m004_relay_loss(db: Database) -> None:
+    # How far each writer's entries were applied before the relay lost them, so
+    # that entries sent again are checked but not applied twice (sync/outbox.py).
+    db["feed_in"].add_column("applied", int, not_null_default=0)
+    db["feed_in"].add_column("applied_head", bytes, not_null_default=b"")

@@ -74,12 +74,39 @@ def seal_outbox(store: Store, keys: MailboxKeys, writer: Writer) -> int:
     return len(rows)
 
 
-def unpushed(store: Store, keys: MailboxKeys) -> list[Entry]:
+def unpushed(store: Store, keys: MailboxKeys, limit: int = -1) -> list[Entry]:
     cur = store.conn.execute(
-        "SELECT writer, seq, data FROM feed_out WHERE mailbox = ? AND pushed = 0 ORDER BY seq",
-        (keys.hex_id,),
+        "SELECT writer, seq, data FROM feed_out WHERE mailbox = ? AND pushed = 0 ORDER BY seq "
+        "LIMIT ?",
+        (keys.hex_id, limit),
     )
     return [Entry(writer=w, seq=s, data=d) for w, s, d in cur]
+
+
+def relay_lost(store: Store, keys: MailboxKeys) -> bool:
+    """The relay lost this mailbox's entries (erased, or restored from an old backup).
+
+    Every entry this device wrote is kept, so all of them are sent again. Every
+    writer's chain is checked again from its first entry, as each device sends
+    its entries again, but what was applied already is not applied twice (see
+    ``pull``). Returns whether this device had used the mailbox before.
+    """
+    with store.transaction():
+        used = store.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM feed_out WHERE mailbox = ? AND pushed = 1) "
+            "OR EXISTS (SELECT 1 FROM cursors WHERE mailbox = ? AND cursor > 0)",
+            (keys.hex_id, keys.hex_id),
+        ).fetchone()[0]
+        store.conn.execute("UPDATE feed_out SET pushed = 0 WHERE mailbox = ?", (keys.hex_id,))
+        store.conn.execute("DELETE FROM cursors WHERE mailbox = ?", (keys.hex_id,))
+        # (The right-hand sides all see the row as it was before the update.)
+        store.conn.execute(
+            "UPDATE feed_in SET applied = max(applied, seq), "
+            "applied_head = CASE WHEN seq > applied THEN head ELSE applied_head END, "
+            "seq = 0, head = ? WHERE mailbox = ?",
+            (GENESIS, keys.hex_id),
+        )
+    return bool(used)
 
 
 def mark_pushed(store: Store, keys: MailboxKeys, up_to_seq: int) -> None:

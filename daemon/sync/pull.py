@@ -14,7 +14,7 @@ from typing import Any
 from carnet.daemon.store import Store
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.protocol.envelope import OpenedEntry, open_entry
-from carnet.protocol.errors import AttackDetected
+from carnet.protocol.errors import AttackDetected, ForkedFeed
 from carnet.protocol.feed import FeedHead
 from carnet.protocol.mailbox import MailboxKeys
 
@@ -62,6 +62,7 @@ async def pull(
 ) -> PullResult:
     start = cursor = read_cursor(store, keys)
     heads: dict[bytes, FeedHead] = {}
+    applied: dict[bytes, tuple[int, bytes]] = {}
     accepted: list[OpenedEntry] = []
     try:
         while True:
@@ -72,8 +73,10 @@ async def pull(
                 opened = open_entry(keys, entry, trusted)
                 if opened.writer not in heads:
                     heads[opened.writer] = load_head(store, keys, opened.writer)
+                    applied[opened.writer] = load_applied(store, keys, opened.writer)
                 heads[opened.writer].accept(opened)
-                accepted.append(opened)
+                if not already_applied(opened, *applied[opened.writer]):
+                    accepted.append(opened)
             cursor = page.cursor
             if not page.more:
                 break
@@ -95,12 +98,33 @@ async def pull(
     return PullResult(len(accepted), ops, cursor)
 
 
+def load_applied(store: Store, keys: MailboxKeys, writer: bytes) -> tuple[int, bytes]:
+    """How far a writer's entries were applied before the relay lost them (0 if never)."""
+    row = store.conn.execute(
+        "SELECT applied, applied_head FROM feed_in WHERE mailbox = ? AND writer = ?",
+        (keys.hex_id, writer),
+    ).fetchone()
+    return (row[0], row[1]) if row else (0, b"")
+
+
+def already_applied(entry: OpenedEntry, applied: int, applied_head: bytes) -> bool:
+    """True for an entry sent again after a relay lost it (see ``outbox.relay_lost``).
+
+    Its chain was checked like any other's; where the old copy ended, the new one
+    must end in the very same entry, or the feed forked.
+    """
+    if entry.seq == applied and entry.hash != applied_head:
+        raise ForkedFeed(f"(writer {entry.writer.hex()[:8]}, entry {entry.seq}, sent again)")
+    return entry.seq <= applied
+
+
 def save_position(
     store: Store, keys: MailboxKeys, heads: dict[bytes, FeedHead], cursor: int
 ) -> None:
     """Record the accepted feed heads and the read cursor (inside a transaction)."""
     store.conn.executemany(
-        "INSERT OR REPLACE INTO feed_in (mailbox, writer, seq, head) VALUES (?, ?, ?, ?)",
+        "INSERT INTO feed_in (mailbox, writer, seq, head) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (mailbox, writer) DO UPDATE SET seq = excluded.seq, head = excluded.head",
         [(keys.hex_id, w, h.seq, h.head) for w, h in heads.items()],
     )
     store.conn.execute(

@@ -43,6 +43,10 @@ class MailboxGone(RelayRefused):
     """The relay has no such mailbox (never created, expired or erased):"""
 
 
+class FeedBehind(RelayRefused):
+    """The relay lacks earlier entries of this device's feed (it lost data):"""
+
+
 class RelayBusy(RelayUnreachable):
     """The relay is busy (rate limited, or its database is unavailable); retry later:"""
 
@@ -115,6 +119,8 @@ class RelayClient:
             answer = {}
         if status == 404 and answer.get("error") == "no_such_mailbox":
             raise MailboxGone(answer.get("message", ""))
+        if status == 409 and answer.get("error") == "seq_gap":
+            raise FeedBehind(answer.get("message", ""))
         if status >= 400:
             message = answer.get("message") if isinstance(answer, dict) else None
             raise RelayRefused(f"{status} {message or text[:200]!r}")

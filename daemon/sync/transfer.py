@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from carnet.daemon.store import Store
 from carnet.daemon.sync import outbox
-from carnet.daemon.sync.relay_client import MailboxGone, RelayClient
+from carnet.daemon.sync.relay_client import FeedBehind, MailboxGone, RelayClient
 from carnet.protocol.mailbox import MailboxKeys
 from carnet.protocol.wire import MAX_BATCH_ENTRIES
 
@@ -44,10 +44,20 @@ async def push(store: Store, relay: RelayClient, keys: MailboxKeys, create: Crea
     """Send every sealed entry the relay does not have yet; returns how many.
 
     Without `create`, a missing mailbox raises ``MailboxGone`` and nothing is marked sent.
+    `create` may decide that everything must be sent again (``outbox.relay_lost``),
+    so after it the unsent entries are read anew.
     """
-    entries = outbox.unpushed(store, keys)
-    for start in range(0, len(entries), MAX_BATCH_ENTRIES):
-        batch = entries[start : start + MAX_BATCH_ENTRIES]
-        await ensuring(lambda b=batch: relay.append(keys, b), create)
+    pushed = 0
+    created = False
+    while batch := outbox.unpushed(store, keys, MAX_BATCH_ENTRIES):
+        try:
+            await relay.append(keys, batch)
+        except (MailboxGone, FeedBehind):
+            if create is None or created:
+                raise
+            await create()
+            created = True
+            continue
         outbox.mark_pushed(store, keys, batch[-1].seq)
-    return len(entries)
+        pushed += len(batch)
+    return pushed

@@ -3,22 +3,18 @@
 The relay erases a mailbox and all its entries when asked with the mailbox's
 write capability, which only the owner's devices hold. What the identity owns
 is its vault mailbox (device sync) plus whatever the sharing module reports
-(share mailboxes, its introduction mailbox…), asked lazily so that this works
-with or without sharing installed. Local stores are left alone: they are the
+(share mailboxes, its introduction mailbox). Local stores are left alone: they are the
 person's own copies, on their own devices.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from carnet.daemon.device import Device
+from carnet.daemon.sharing import owned_mailboxes as sharing_mailboxes
 from carnet.daemon.sync.relay_client import MailboxGone, RelayClient
 from carnet.protocol.mailbox import MailboxKeys
-
-SHARING = "carnet.daemon.sharing"
 
 
 @dataclass(frozen=True)
@@ -32,21 +28,11 @@ class ForgetReport:
         return asdict(self)
 
 
-def _sharing_mailboxes(device: Device) -> Iterable[MailboxKeys]:
-    try:
-        sharing = importlib.import_module(SHARING)
-    except ModuleNotFoundError as exc:
-        if exc.name != SHARING:
-            raise  # sharing is there but broken: a bug to show, not to hide
-        return ()
-    report = getattr(sharing, "owned_mailboxes", None)
-    return report(device) if callable(report) else ()
-
-
 def owned_mailboxes(device: Device) -> list[MailboxKeys]:
     """The vault mailbox first, then sharing's, each once."""
-    owned = {device.unlock().vault_mailbox.mailbox_id: device.unlock().vault_mailbox}
-    for keys in _sharing_mailboxes(device):
+    vault = device.unlock().vault_mailbox
+    owned = {vault.mailbox_id: vault}
+    for keys in sharing_mailboxes(device):
         owned.setdefault(keys.mailbox_id, keys)
     return list(owned.values())
 

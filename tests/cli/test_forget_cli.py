@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
+import json
 import sqlite3
-import sys
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from carnet.daemon.device import Device
+from carnet.daemon.forget import owned_mailboxes
 from carnet.daemon.paths import Paths
 from carnet.protocol.mailbox import MailboxKeys
 from carnet.relay.pg_cluster import PostgresCluster
-from tests.relay.helpers import Api, new_keys
-from tests.relay.helpers import Device as Feed
 from tests.support.postgres import pg_cluster, pg_dsn
 from tests.support.relay_process import start_relay
 
@@ -59,60 +55,54 @@ def relay(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str,
         yield process.url, rows
 
 
-def vault(home: Path) -> MailboxKeys:
-    return Device.open(Paths.resolve(home)).unlock().vault_mailbox
+def owned(home: Path) -> list[MailboxKeys]:
+    device = Device.open(Paths.resolve(home))
+    try:
+        return owned_mailboxes(device)
+    finally:
+        device.close()
 
 
-async def shared_mailbox(url: str) -> MailboxKeys:
-    """A mailbox as sharing would own one: created, with entries."""
-    keys = new_keys()
-    async with aiohttp.ClientSession() as session:
-        api = Api(session, url)
-        await api.create(keys)
-        await api.append(keys, Feed(keys).batch(2))
-    return keys
+def card(carnet: Run, home: Path) -> str:
+    return str(json.loads(carnet("contact", "--json", home_dir=home).output)["card"])
 
 
-def test_forget_erases_every_owned_mailbox_after_confirmation(
-    carnet: Run, tmp_path: Path, relay: tuple[str, Rows], monkeypatch: pytest.MonkeyPatch
+def test_forget_erases_the_vault_and_every_share_after_confirmation(
+    carnet: Run, tmp_path: Path, relay: tuple[str, Rows]
 ) -> None:
     url, rows = relay
-    assert carnet("init", "--relay", url, "--no-passphrase").exit_code == 0
+    patient, doctor = tmp_path / "home", tmp_path / "doctor"
+    assert carnet("init", "--relay", url, "--no-passphrase", "--name", "Ana").exit_code == 0
+    init_doctor = ("init", "--relay", url, "--no-passphrase", "--practitioner", "--name", "Dr M")
+    assert carnet(*init_doctor, home_dir=doctor).exit_code == 0
+    assert carnet("contact", "add", card(carnet, doctor), "--name", "martin").exit_code == 0
+    assert (
+        carnet("contact", "add", card(carnet, patient), "--name", "ana", home_dir=doctor).exit_code
+        == 0
+    )
+    assert carnet("sync", home_dir=doctor).exit_code == 0
     assert carnet("add", "--practitioner", "Dr Who", "--start", "2027-01-02T10:00Z").exit_code == 0
+    shared = carnet("share", "martin", "--all", "--allow-notes")
+    assert shared.exit_code == 0, shared.output
     assert carnet("sync").exit_code == 0
-    keys = vault(tmp_path / "home")
-    shared = asyncio.run(shared_mailbox(url))
-    sharing = types.ModuleType("carnet.daemon.sharing")
-    sharing.owned_mailboxes = lambda device: [shared, device.unlock().vault_mailbox]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "carnet.daemon.sharing", sharing)
-    assert rows(keys.mailbox_id) >= 3 and rows(shared.mailbox_id) == 4  # mailbox, 2 entries, 1 head
+    mailboxes = owned(patient)
+    assert len(mailboxes) == 4  # vault, introduction, the share's data and notes
+    # A patient's introduction mailbox is never created (nobody shares with a patient).
+    stored = [keys for keys in mailboxes if rows(keys.mailbox_id)]
+    assert len(stored) == 3 and mailboxes[0] in stored
 
     declined = carnet("forget", input="n\n")
     assert declined.exit_code == 1 and "Aborted" in declined.output
-    assert "2 mailboxes" in declined.output
-    assert rows(keys.mailbox_id) >= 3
+    assert "4 mailboxes" in declined.output
+    assert all(rows(keys.mailbox_id) >= 1 for keys in stored)
 
     done = carnet("forget", input="y\n")
     assert done.exit_code == 0, done.output
-    assert "Erased 2 mailboxes" in done.output and "1 shared mailbox" in done.output
+    assert "Erased 3 mailboxes" in done.output and "3 shared mailboxes" in done.output
+    assert "1 already gone" in done.output
     assert "other devices remain" in done.output
-    assert rows(keys.mailbox_id) == 0 and rows(shared.mailbox_id) == 0
+    assert all(rows(keys.mailbox_id) == 0 for keys in mailboxes)
     assert carnet("list", "--json").output.count("Dr Who") == 1  # local copies stay
-
     again = carnet("forget", "--yes", "--json")
     assert again.exit_code == 0, again.output
-    assert '"already_gone": 2' in again.output and '"erased": 0' in again.output
-
-
-def test_forget_without_sharing_erases_the_vault(
-    carnet: Run, tmp_path: Path, relay: tuple[str, Rows], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    url, rows = relay
-    monkeypatch.setitem(sys.modules, "carnet.daemon.sharing", None)  # import fails
-    assert carnet("init", "--relay", url, "--no-passphrase").exit_code == 0
-    assert carnet("sync").exit_code == 0
-    keys = vault(tmp_path / "home")
-    assert rows(keys.mailbox_id) >= 1
-    done = carnet("forget", "--yes")
-    assert done.exit_code == 0 and "Erased 1 mailbox" in done.output, done.output
-    assert rows(keys.mailbox_id) == 0
+    assert '"already_gone": 4' in again.output and '"erased": 0' in again.output

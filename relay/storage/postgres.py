@@ -3,7 +3,12 @@
 Each request is one short transaction on a pooled connection. An append locks
 its mailbox row (``SELECT … FOR UPDATE``), so cursors are allocated by one
 transaction at a time per mailbox, whichever relay process it comes from;
-appends to different mailboxes run in parallel. PostgreSQL makes a commit
+appends to different mailboxes run in parallel. The common append (every entry
+its writer's next, within the quota) is one statement, so one round trip with
+no BEGIN/COMMIT (``_APPEND_FAST``); anything else (a retry, a gap, a conflict,
+an overflow, no such mailbox, a race with another append) writes nothing there
+and takes the general path, a transaction where ``appending.plan_append``
+decides. PostgreSQL makes a commit
 durable before it returns (``synchronous_commit``, on by default), and groups
 concurrent commits into one WAL flush by itself, so no group commit is needed
 here. Subscribers hear of appends through LISTEN/NOTIFY (``postgres_listen``),
@@ -72,11 +77,11 @@ _ERASE = f"""
     RETURNING pg_notify('{CHANNEL}', encode(id, 'hex') || ' gone')
 """
 _LOCK = "SELECT expires_at FROM mailboxes WHERE id = $1 FOR UPDATE"
-_APPEND_LOCK = """
-    SELECT m.latest, m.entries, m.bytes, m.expires_at, h.writer, h.seq
-    FROM mailboxes m LEFT JOIN heads h ON h.mailbox = m.id AND h.writer = ANY($2::bytea[])
-    WHERE m.id = $1 FOR UPDATE OF m
-"""
+# The heads are read by a statement of their own, after the lock: one statement
+# reading them with the lock would see them as of before it waited for the lock,
+# and miss what the append that held it had just written.
+_APPEND_LOCK = "SELECT latest, entries, bytes, expires_at FROM mailboxes WHERE id = $1 FOR UPDATE"
+_HEADS = "SELECT writer, seq FROM heads WHERE mailbox = $1 AND writer = ANY($2::bytea[])"
 _APPEND = """
     WITH new_entries AS (
         INSERT INTO entries (mailbox, cursor, writer, seq, data)
@@ -87,6 +92,48 @@ _APPEND = """
         ON CONFLICT (mailbox, writer) DO UPDATE SET seq = excluded.seq
     )
     UPDATE mailboxes SET latest = $8, entries = $9, bytes = $10 WHERE id = $1
+"""
+# The common append in one statement and one round trip (no BEGIN/COMMIT): every
+# entry is its writer's next seq, in order, and the quota holds. It locks the
+# mailbox row, and writes only if that row is unchanged since the statement's
+# snapshot (same `latest`: no append committed in between, so the heads it read
+# are current); else, or for anything else (a retry, a gap, a conflict, an
+# overflow, no such mailbox), it writes nothing and returns no row, and the
+# append takes the locked path, where ``plan_append`` judges. Either all of it
+# is written or none: every write is gated by the one `ok` row.
+_APPEND_FAST = """
+    WITH m AS MATERIALIZED (
+        SELECT latest, entries, bytes, expires_at FROM mailboxes WHERE id = $1 FOR UPDATE
+    ), seen AS MATERIALIZED (
+        SELECT latest FROM mailboxes WHERE id = $1
+    ), batch AS MATERIALIZED (
+        SELECT b.i, b.writer, b.seq, b.data,
+               coalesce(h.seq, 0) + row_number() OVER (PARTITION BY b.writer ORDER BY b.i)
+                   AS expected
+        FROM unnest($3::bytea[], $4::bigint[], $5::bytea[])
+             WITH ORDINALITY AS b(writer, seq, data, i)
+        LEFT JOIN heads h ON h.mailbox = $1 AND h.writer = b.writer
+    ), ok AS MATERIALIZED (
+        SELECT m.latest AS base, count(*) AS n, sum(octet_length(batch.data)) AS size
+        FROM m, seen, batch
+        WHERE (m.expires_at IS NULL OR m.expires_at > $2) AND m.latest = seen.latest
+        GROUP BY m.latest, m.entries, m.bytes
+        HAVING bool_and(batch.seq = batch.expected)
+           AND ($6::bigint = 0 OR m.entries + count(*) <= $6::bigint)
+           AND ($7::bigint = 0 OR m.bytes + sum(octet_length(batch.data)) <= $7::bigint)
+    ), new_entries AS (
+        INSERT INTO entries (mailbox, cursor, writer, seq, data)
+        SELECT $1, ok.base + batch.i, batch.writer, batch.seq, batch.data FROM ok, batch
+    ), new_heads AS (
+        INSERT INTO heads (mailbox, writer, seq)
+        SELECT $1, batch.writer, max(batch.seq) FROM ok, batch GROUP BY batch.writer
+        ON CONFLICT (mailbox, writer) DO UPDATE SET seq = excluded.seq
+    )
+    UPDATE mailboxes
+    SET latest = mailboxes.latest + ok.n, entries = mailboxes.entries + ok.n,
+        bytes = mailboxes.bytes + ok.size
+    FROM ok WHERE id = $1
+    RETURNING mailboxes.latest
 """
 _STORED = """
     SELECT writer, seq, data FROM entries
@@ -193,6 +240,12 @@ class PostgresStorage(Storage):
         except UNAVAILABLE:
             raise StorageUnavailable(_UNAVAILABLE_MESSAGE) from None
 
+    async def _fetchval(self, sql: str, *args: object) -> object:
+        try:
+            return await self._pool.fetchval(sql, *args, timeout=COMMAND_TIMEOUT)
+        except UNAVAILABLE:
+            raise StorageUnavailable(_UNAVAILABLE_MESSAGE) from None
+
     async def _republish(self) -> None:
         """After missing notifications: publish every subscribed mailbox's state anew."""
         subscribed = self.hub.mailboxes()
@@ -250,13 +303,33 @@ class PostgresStorage(Storage):
         return Mailbox(mailbox_id, bytes(row["write_key"]), bytes(row["read_key"]), row[2])
 
     async def append(self, mailbox_id: bytes, entries: Sequence[Entry]) -> tuple[int, int]:
+        if entries:
+            latest = await self._fetchval(
+                _APPEND_FAST,
+                mailbox_id,
+                self.clock(),
+                [e.writer for e in entries],
+                [e.seq for e in entries],
+                [e.data for e in entries],
+                self.quota.max_entries or 0,
+                self.quota.max_bytes or 0,
+            )
+            if latest is not None:
+                self._announcer.announce(mailbox_id.hex(), int(latest))
+                return int(latest), len(entries)
+        return await self._append_locked(mailbox_id, entries)
+
+    async def _append_locked(self, mailbox_id: bytes, entries: Sequence[Entry]) -> tuple[int, int]:
+        """The general append: lock, read, ``plan_append``, write, in one transaction."""
         writers = list({entry.writer: None for entry in entries})
         async with self._transaction() as conn:
-            rows = await conn.fetch(_APPEND_LOCK, mailbox_id, writers)
-            if not rows or not self._live(rows[0]["expires_at"]):
+            row = await conn.fetchrow(_APPEND_LOCK, mailbox_id)
+            if row is None or not self._live(row["expires_at"]):
                 raise UnknownMailbox("no such mailbox")
-            before = Totals(rows[0]["latest"], rows[0]["entries"], rows[0]["bytes"])
-            heads = {bytes(r["writer"]): r["seq"] for r in rows if r["writer"] is not None}
+            before = Totals(row["latest"], row["entries"], row["bytes"])
+            heads = {
+                bytes(r["writer"]): r["seq"] for r in await conn.fetch(_HEADS, mailbox_id, writers)
+            }
             plan = plan_append(entries, before, heads, self.quota)
             if plan.duplicates:
                 check_duplicates(plan.duplicates, await _stored(conn, mailbox_id, plan.duplicates))

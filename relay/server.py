@@ -27,6 +27,7 @@ from aiohttp import WSCloseCode, web
 from carnet.protocol import auth, wire
 from carnet.relay import requests
 from carnet.relay.errors import ApiError, error_response
+from carnet.relay.keycache import KeyCache
 from carnet.relay.limits import Limits, RateLimiter, client_address, retry_after
 from carnet.relay.logs import (
     ACCESS_LOGGER,
@@ -69,6 +70,7 @@ class Relay:
         metrics_token: str | None = None,
     ) -> None:
         self.storage = storage
+        self.keys = KeyCache(storage)
         self.heartbeat = heartbeat
         self.limits = limits or Limits()
         self.metrics = Metrics()
@@ -138,6 +140,7 @@ class Relay:
 
     async def delete(self, request: web.Request) -> web.Response:
         mailbox_id = await self._authorize(request, await request.read(), write=True)
+        self.keys.forget(mailbox_id)
         if not await self.storage.delete_mailbox(mailbox_id):
             raise UnknownMailbox("no such mailbox")
         return web.json_response({"deleted": True})
@@ -151,7 +154,7 @@ class Relay:
     async def _authorize(self, request: web.Request, body: bytes, *, write: bool) -> bytes:
         """The mailbox id, once the request is signed by its write (or read) capability."""
         mailbox_id = requests.mailbox_id(request)
-        mailbox = await self.storage.get_mailbox(mailbox_id)
+        mailbox = await self.keys.get(mailbox_id)
         if mailbox is None:
             raise UnknownMailbox("no such mailbox")
         key = mailbox.write_key if write else mailbox.read_key

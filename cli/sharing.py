@@ -146,8 +146,9 @@ def revoke(target: str, passphrase_file: Path | None) -> None:
     revoked = [shares.mark_revoked(device.store, s) for s in shares.resolve(device.store, target)]
 
     async def erase(client: RelayClient) -> None:
-        for gone in revoked:
-            await shares.erase(device.store, client, secrets, gone)
+        async with relay_pool(client) as relays:  # a share lives on the relay it was made on
+            for gone in revoked:
+                await shares.erase(device.store, relays.get(gone.relay), secrets, gone)
 
     names = ", ".join(f"{s.id[:8]} with {s.alias}" for s in revoked)
     try:

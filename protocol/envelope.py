@@ -49,9 +49,14 @@ def certify_device(identity: SigningKey, device_public_key: bytes) -> bytes:
 
 
 def check_certificate(identity: VerifyKey, device_public_key: bytes, cert: bytes) -> bool:
+    """False for anything but the identity's valid certificate of this key.
+
+    ``cert`` comes from inside an entry whoever holds a card can write: one of the
+    wrong length (PyNaCl raises ValueError) is refused like a forged one.
+    """
     try:
         identity.verify(_CERT_LABEL + device_public_key, cert)
-    except BadSignatureError:
+    except (BadSignatureError, ValueError):
         return False
     return True
 

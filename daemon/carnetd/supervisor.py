@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import traceback
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,9 @@ class Supervisor:
             return
         exc = task.exception()
         if exc is not None:
-            log.error("%s failed", task.get_name(), exc_info=exc)
+            # The frames only, as for the inbox: a message may quote record contents.
+            frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+            log.error("%s failed (%s):\n%s", task.get_name(), type(exc).__name__, frames)
             self._failed = True
             self._stop.set()
 

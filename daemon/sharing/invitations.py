@@ -37,6 +37,7 @@ from carnet.daemon.sync.transfer import push
 from carnet.protocol.mailbox import MailboxKeys
 
 VERSION = 1
+_LAST_TIME = 253402300800.0  # 10000-01-01: beyond, datetime cannot show an expiry
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,15 @@ class Invitation:
         notes_secret = bytes.fromhex(str(notes)) if notes else None
         if any(len(k) != 32 for k in (*keys, identity, notes_secret or bytes(32))):
             raise ValueError("a key has the wrong length")
+        expires = float(raw["expires"])
+        if not 0 < expires < _LAST_TIME:  # also NaN; JSON allows NaN and Infinity
+            raise ValueError("the expiry is out of range")
         return cls(
             share_id=str(raw["share"]),
             identity=identity,
             name=str(raw["name"]),
             relay=str(raw["relay"]),
-            expires=float(raw["expires"]),
+            expires=expires,
             scope=str(raw["scope"]),
             data=MailboxKeys(keys[0], keys[1], keys[2], keys[3], write_seed=None),
             notes_secret=notes_secret,

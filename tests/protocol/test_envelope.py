@@ -69,6 +69,18 @@ def test_uncertified_device_is_refused(keys: MailboxKeys, identity: SigningKey) 
         open_entry(keys, entry, trust(identity))
 
 
+@pytest.mark.parametrize("size", [0, 63, 65])
+def test_certificate_of_the_wrong_length_is_refused_not_raised(
+    keys: MailboxKeys, writer: Writer, identity: SigningKey, size: int
+) -> None:
+    # A card holder writes intro entries: a malformed cert must be a refusal, not a crash.
+    assert not check_certificate(identity.verify_key, writer.public_key, b"\x01" * size)
+    odd = Writer(writer.signing_key, b"\x01" * size)
+    entry = seal(keys, odd, 1, GENESIS, {"ops": []})
+    with pytest.raises(TamperedEntry, match="trusted device"):
+        open_entry(keys, entry, trust(identity))
+
+
 def test_unknown_version_is_refused(keys: MailboxKeys, writer: Writer, identity: SigningKey):
     entry = seal(keys, writer, 1, GENESIS, {})
     future = Entry(entry.writer, 1, b"\x02" + entry.data[1:])

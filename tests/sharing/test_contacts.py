@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.relay_process import RelayProcess
+from carnet.daemon.paths import Paths
+from tests.support.relay_process import RelayProcess, start_relay
 
-from .conftest import Person, init
+from .conftest import Person, init, relay_mailboxes
 
 
 def kinds(person: Person) -> list[str]:
@@ -55,3 +56,22 @@ def test_an_invitation_under_other_keys_is_refused(tmp_path: Path, relay: RelayP
     # Shares go to practitioners only.
     patient.run("contact", "add", impostor.card(), "--name", "twin")
     assert "is not a practitioner" in patient.run("share", "twin", "--all", code=2).stderr
+
+
+def test_revoke_erases_the_share_on_the_relay_it_was_made_on(
+    tmp_path: Path, relay: RelayProcess
+) -> None:
+    doctor = init(tmp_path / "doctor", relay.url, "Dr Far", "--practitioner")
+    patient = init(tmp_path / "patient", relay.url, "Pat Moved")
+    patient.run("contact", "add", doctor.card(), "--name", "doc")
+    patient.run("add", "--practitioner", "Dr Far", "--start", "2025-03-01T10:00+01:00")
+    patient.run("sync")
+    before = relay_mailboxes(relay)
+    patient.run("share", "doc", "--all")
+    made = relay_mailboxes(relay) - before
+    assert len(made) == 1  # the share's data mailbox
+    with start_relay(tmp_path / "other-relay") as other:
+        config = Paths.resolve(patient.home).config_file
+        config.write_text(config.read_text().replace(relay.url, other.url))
+        patient.run("revoke", "doc")  # home is now the other relay
+    assert not made & relay_mailboxes(relay)

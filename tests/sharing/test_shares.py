@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nacl.signing import SigningKey
 
 from carnet.daemon.keys import Secrets
 from carnet.daemon.sharing import cards, contacts, incoming, shares
 from carnet.daemon.sync import outbox
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.daemon.sync.transfer import push
-from carnet.protocol.envelope import GENESIS, Entry, open_entry, seal
+from carnet.protocol.envelope import GENESIS, Entry, Writer, open_entry, seal
 from carnet.protocol.mailbox import MailboxKeys
 from tests.support.relay_process import RelayProcess
 
@@ -188,11 +189,14 @@ def _forge(world: World, record: str) -> None:
         with device.store.transaction():
             outbox.append_own(device.store, keys, secrets.writer, body)
         stranger = seal(keys, Secrets.generate().writer, 1, GENESIS, body)
+        # A certificate of the wrong length is a refusal too, never a crashed round.
+        malformed = seal(keys, Writer(SigningKey.generate(), b"\x01" * 63), 1, GENESIS, body)
 
         async def send() -> None:
             async with RelayClient(world.relay.url) as client:
                 await push(device.store, client, keys, create=None)
                 await client.append(keys, [stranger])
+                await client.append(keys, [malformed])
 
         asyncio.run(send())
         # A "note" operation in the vault is no note: it is skipped as an unknown kind.
@@ -210,7 +214,7 @@ def test_forged_notes_are_refused(world: World) -> None:
             "Visit summary: MRKnote all fine"
         ]
         events = device.json("log")["events"]
-        assert sum(e["kind"] == "refused entry" for e in events) == 2
+        assert sum(e["kind"] == "refused entry" for e in events) == 3
         device.run("sync")  # refused once, skipped for good
     assert "MRKforged" not in world.b.run("show", record).stdout
 

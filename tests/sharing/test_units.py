@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from pathlib import Path
 
 import pytest
+from nacl.public import PrivateKey, SealedBox
 
 from carnet.daemon.config import Config
 from carnet.daemon.keys import Secrets
-from carnet.daemon.sharing import pairing, shares
+from carnet.daemon.sharing import invitations, pairing, shares
 from carnet.daemon.sharing.cards import Card, fingerprint, own_card
 from carnet.daemon.sharing.scope import Scope
 from carnet.daemon.sharing.wordlist import FIRST, SECOND
 from carnet.daemon.store import Store
 from carnet.protocol.errors import InvalidCard, UsageError
+from carnet.protocol.mailbox import MailboxKeys
 
 
 def test_card_round_trips_and_keeps_the_intro_read_seed_private() -> None:
@@ -92,3 +96,14 @@ def test_a_revocation_sticks_even_if_older_than_a_narrowing(tmp_path: Path) -> N
     (share,) = shares.all_shares(store)
     assert share.scope.specialties == ("cardiology",) and share.state() == "revoked"
     store.close()
+
+
+@pytest.mark.parametrize("expires", [float("inf"), float("nan"), 1e300, -1.0, 0.0])
+def test_an_invitation_with_an_impossible_expiry_is_not_an_invitation(expires: float) -> None:
+    # iso() of such a time raised inside the practitioner's round, every round.
+    box = PrivateKey.generate()
+    keys = MailboxKeys.from_secret(bytes(32))
+    invitation = invitations.Invitation("s1", bytes(32), "Patient", "", expires, "all", keys, None)
+    sealed = SealedBox(box.public_key).encrypt(json.dumps(invitation.to_json()).encode())
+    with pytest.raises(ValueError, match="not an invitation"):
+        invitations.unseal(box, {"inv": base64.b64encode(sealed).decode()})

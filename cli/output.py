@@ -20,20 +20,30 @@ def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+_CONTROL = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], "\ufffd")
+_CONTROL.update({0x09: " ", 0x0A: " "})
+
+
+def shown(value: Any) -> str:
+    """`value` as text for a terminal: control characters (escape sequences a
+    contact could slip into a name or a note) are replaced, never interpreted."""
+    return str(value).translate(_CONTROL)
+
+
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     if not rows:
         click.echo("(none)")
         return
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    widths = {c: max(len(c), *(len(shown(r.get(c, ""))) for r in rows)) for c in columns}
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
-        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+        click.echo("  ".join(shown(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
 
 
 def print_record(record: dict[str, Any]) -> None:
     width = max(len(k) for k in record)
     for key, value in record.items():
-        click.echo(f"{key.ljust(width)}  {value}")
+        click.echo(f"{key.ljust(width)}  {shown(value)}")
 
 
 def emit(value: Any, as_json: bool, text: Callable[[], None]) -> None:

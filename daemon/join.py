@@ -92,7 +92,10 @@ async def accept(
 
     try:
         opened = open_entry(keys, page.entries[0][1], note_writer)
-        secrets = Secrets(random(32), bytes.fromhex(opened.body["vault"]))
+        vault_key = bytes.fromhex(str(opened.body["vault"]))
+        if len(vault_key) != 32:
+            raise ValueError("the vault key is not 32 bytes")
+        secrets = Secrets(random(32), vault_key)
     except (TamperedEntry, KeyError, ValueError):
         raise JoinError("the invitation failed verification; ask for a new code") from None
     if not check_certificate(secrets.identity.verify_key, seen["device"], seen["cert"]):

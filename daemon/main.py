@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from carnet.daemon import passphrase
+from carnet.daemon.carnetd.bugs import log_bug
 from carnet.daemon.carnetd.pidfile import PidFile
 from carnet.daemon.carnetd.supervisor import Supervisor
 from carnet.daemon.device import Device
@@ -105,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         sys.exit(1)
     except KeyboardInterrupt:  # before the loop's own SIGINT handler was in place
         code = 130
+    except Exception as exc:  # a bug: frames for the journal, never the message
+        log_bug(logging.getLogger("carnetd"), "carnetd", exc)
+        code = 1
     logging.shutdown()
     sys.exit(code)
 

@@ -31,7 +31,6 @@ import os
 import sqlite3
 import stat
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from watchfiles import Change, awatch
 
 from carnet.daemon import importing
 from carnet.daemon.carnetd import memory
+from carnet.daemon.carnetd.bugs import log_bug
 from carnet.daemon.store import ImportSummary, Store
 from carnet.protocol.errors import CarnetError, ImportRejected
 
@@ -155,7 +155,7 @@ def process_file(store: Store, path: Path, grace: float) -> Outcome:
             return Outcome("not-ready", retry_in=grace - age)
         return Outcome("rejected", moved_to=reject(path, str(exc)))
     except Exception as exc:  # a parser bug must cost one file, never the daemon
-        _log_bug(exc)
+        log_bug(log, "reading a file", exc)
         reason = f"carnet failed on this file ({type(exc).__name__}); please report it"
         return Outcome("rejected", moved_to=reject(path, _rejection(path, reason)))
     if changed():
@@ -175,12 +175,6 @@ def process_file(store: Store, path: Path, grace: float) -> Outcome:
 def _rejection(path: Path, reason: str) -> str:
     """A reason worded like the formats module's own rejections."""
     return str(ImportRejected(f"{path.name}: {reason}"))
-
-
-def _log_bug(exc: Exception) -> None:
-    # The frames only: the exception's message might quote the file's contents.
-    frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
-    log.error("bug while reading a file (%s):\n%s", type(exc).__name__, frames)
 
 
 class Inbox:

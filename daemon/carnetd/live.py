@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import sqlite3
 from collections.abc import Callable
 
 from carnet.daemon.carnetd import memory
@@ -127,13 +128,18 @@ class LiveSync:
                 last_error=safe_reason(exc),
             )
             return None
-        except RelayError as exc:
-            self._went_offline(exc)
+        except (CarnetError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, RelayError):
+                self._went_offline(exc)
+            else:
+                # A busy store, or e.g. a sealed key file without its passphrase:
+                # retried with backoff, so the daemon stays up while it is fixed.
+                log.warning("sync failed (%s); will retry", type(exc).__name__)
             self.board.update(
                 relay_reachable=not self._offline,
                 last_sync_attempt=attempt,
                 last_sync_result="error",
-                last_error=safe_reason(exc),
+                last_error=safe_reason(exc) if isinstance(exc, CarnetError) else "store busy",
             )
             return False
         if self._offline:

@@ -18,11 +18,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-import traceback
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from carnet.daemon.carnetd.bugs import log_bug
 from carnet.daemon.carnetd.control import ControlSocket
 from carnet.daemon.carnetd.inbox import Inbox
 from carnet.daemon.carnetd.live import LiveSync
@@ -69,9 +69,7 @@ class Supervisor:
             return
         exc = task.exception()
         if exc is not None:
-            # The frames only, as for the inbox: a message may quote record contents.
-            frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
-            log.error("%s failed (%s):\n%s", task.get_name(), type(exc).__name__, frames)
+            log_bug(log, task.get_name(), exc)
             self._failed = True
             self._stop.set()
 

@@ -85,11 +85,14 @@ class Invitation:
         notes_secret = bytes.fromhex(str(notes)) if notes else None
         if any(len(k) != 32 for k in (*keys, identity, notes_secret or bytes(32))):
             raise ValueError("a key has the wrong length")
+        share_id = str(raw["share"])
+        if len(share_id) != 32 or any(c not in "0123456789abcdef" for c in share_id):
+            raise ValueError("the share id is not 32 hex digits")  # as shares.create makes
         expires = float(raw["expires"])
         if not 0 < expires < _LAST_TIME:  # also NaN; JSON allows NaN and Infinity
             raise ValueError("the expiry is out of range")
         return cls(
-            share_id=str(raw["share"]),
+            share_id=share_id,
             identity=identity,
             name=str(raw["name"]),
             relay=str(raw["relay"]),

@@ -117,14 +117,16 @@ class RelayClient:
             answer = json.loads(text) if text else {}
         except ValueError:
             answer = {}
+        if not isinstance(answer, dict):  # a relay (or a proxy) answering something else
+            answer = {}
         if status == 404 and answer.get("error") == "no_such_mailbox":
             raise MailboxGone(answer.get("message", ""))
         if status == 409 and answer.get("error") == "seq_gap":
             raise FeedBehind(answer.get("message", ""))
         if status >= 400:
-            message = answer.get("message") if isinstance(answer, dict) else None
+            message = answer.get("message")
             raise RelayRefused(f"{status} {message or text[:200]!r}")
-        return answer if isinstance(answer, dict) else {}
+        return answer
 
     async def health(self) -> bool:
         try:

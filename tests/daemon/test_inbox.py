@@ -161,5 +161,5 @@ def test_a_parser_bug_costs_one_file_not_the_daemon(
     assert outcome.kind == "rejected"
     reason = (inbox / REJECTED / "odd.ics.error.txt").read_text()
     assert reason.startswith("Cannot import file: odd.ics: carnet failed on this file (KeyError)")
-    assert "bug while reading a file (KeyError)" in caplog.text
+    assert "reading a file failed (KeyError)" in caplog.text
     assert quoted not in caplog.text

@@ -103,7 +103,24 @@ def test_an_invitation_with_an_impossible_expiry_is_not_an_invitation(expires: f
     # iso() of such a time raised inside the practitioner's round, every round.
     box = PrivateKey.generate()
     keys = MailboxKeys.from_secret(bytes(32))
-    invitation = invitations.Invitation("s1", bytes(32), "Patient", "", expires, "all", keys, None)
+    valid_id = "0" * 32
+    invitation = invitations.Invitation(
+        valid_id, bytes(32), "Patient", "", expires, "all", keys, None
+    )
     sealed = SealedBox(box.public_key).encrypt(json.dumps(invitation.to_json()).encode())
     with pytest.raises(ValueError, match="not an invitation"):
         invitations.unseal(box, {"inv": base64.b64encode(sealed).decode()})
+
+
+@pytest.mark.parametrize("share_id", ["s1", "0" * 31 + "G", "0" * 64, ""])
+def test_an_invitation_with_a_malformed_share_id_is_not_an_invitation(share_id: str) -> None:
+    # A share id chosen by a sender could collide on purpose with another patient's share.
+    box = PrivateKey.generate()
+    keys = MailboxKeys.from_secret(bytes(32))
+    invitation = invitations.Invitation(share_id, bytes(32), "P", "", 2e9, "all", keys, None)
+    sealed = SealedBox(box.public_key).encrypt(json.dumps(invitation.to_json()).encode())
+    with pytest.raises(ValueError, match="not an invitation"):
+        invitations.unseal(box, {"inv": base64.b64encode(sealed).decode()})
+    good = invitations.Invitation("ab" * 16, bytes(32), "P", "", 2e9, "all", keys, None)
+    sealed = SealedBox(box.public_key).encrypt(json.dumps(good.to_json()).encode())
+    assert invitations.unseal(box, {"inv": base64.b64encode(sealed).decode()}).share_id == "ab" * 16

@@ -162,7 +162,7 @@ async def receive(
     found: dict[bytes, tuple[Invitation, Contact]] = {}
     judge = _judge_invitation(store, config, cards.box_key(secrets), found)
     followed = await ensuring_mailbox(
-        relay, keys, lambda: follow(store, relay, keys, None, judge, "introduction mailbox")
+        store, relay, keys, lambda: follow(store, relay, keys, None, judge, "introduction mailbox")
     )
     if followed.moved:
         with store.transaction():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from carnet.daemon.sharing.vault_ops import applier
 from carnet.daemon.sync import outbox
 from carnet.daemon.sync.pull import pull
 from carnet.daemon.sync.relay_client import RelayClient
-from carnet.daemon.sync.transfer import ensuring, push
+from carnet.daemon.sync.transfer import ensuring_mailbox, push
 from carnet.protocol.errors import RefusedEntry, RelayError
 
 LOCK_WAIT = 60.0
@@ -75,16 +75,14 @@ async def sync_vault(device: Device, relay: RelayClient) -> SyncReport:
     own = keys.writer_tag(writer.public_key)
     store = device.store
 
-    async def create() -> None:
-        if outbox.relay_lost(store, keys):
-            store.add_alert("the relay had lost your devices' mailbox; sending this device's copy")
-        await relay.create(keys)
+    def create() -> Awaitable[bool]:
+        return relay.create(keys)
 
     async with sync_lock(device.paths.sync_lock):
         sealed = outbox.seal_outbox(store, keys, writer)
         pushed = await push(store, relay, keys, create)
-        result = await ensuring(
-            lambda: pull(store, relay, keys, trusted, own, applier(store)), create
+        result = await ensuring_mailbox(
+            store, relay, keys, lambda: pull(store, relay, keys, trusted, own, applier(store))
         )
         sharing = await sync_sharing(device, relay)
         sealed += outbox.seal_outbox(store, keys, writer)

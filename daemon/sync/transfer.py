@@ -33,30 +33,45 @@ async def ensuring(call: Callable[[], Awaitable[T]], create: Create | None) -> T
         return await call()
 
 
+async def recover(store: Store, keys: MailboxKeys, create: Create | None) -> None:
+    """The relay lost `keys`' mailbox: reset what this device believed it held
+    (``outbox.relay_lost``), then create the mailbox again if `create` is given."""
+    if outbox.relay_lost(store, keys):
+        store.add_alert("the relay had lost a mailbox of yours; this device sends its copy again")
+    if create is not None:
+        await create()
+
+
 async def ensuring_mailbox(
-    relay: RelayClient, keys: MailboxKeys, call: Callable[[], Awaitable[T]]
+    store: Store, relay: RelayClient, keys: MailboxKeys, call: Callable[[], Awaitable[T]]
 ) -> T:
     """Run `call`; if the relay has no such mailbox yet (or lost it), create it and retry."""
-    return await ensuring(call, lambda: relay.create(keys))
+    return await ensuring(call, lambda: recover(store, keys, lambda: relay.create(keys)))
 
 
 async def push(store: Store, relay: RelayClient, keys: MailboxKeys, create: Create | None) -> int:
     """Send every sealed entry the relay does not have yet; returns how many.
 
     Without `create`, a missing mailbox raises ``MailboxGone`` and nothing is marked sent.
-    `create` may decide that everything must be sent again (``outbox.relay_lost``),
-    so after it the unsent entries are read anew.
+    A relay that lost the mailbox (gone, or missing earlier entries of this
+    device's feed) gets this device's whole feed again, once.
     """
     pushed = 0
-    created = False
+    recovered = False
     while batch := outbox.unpushed(store, keys, MAX_BATCH_ENTRIES):
         try:
             await relay.append(keys, batch)
-        except (MailboxGone, FeedBehind):
-            if create is None or created:
+        except FeedBehind:
+            if recovered:
                 raise
-            await create()
-            created = True
+            await recover(store, keys, None)
+            recovered = True
+            continue
+        except MailboxGone:
+            if create is None or recovered:
+                raise
+            await recover(store, keys, create)
+            recovered = True
             continue
         outbox.mark_pushed(store, keys, batch[-1].seq)
         pushed += len(batch)

@@ -41,4 +41,48 @@ def test_devices_resend_everything_and_converge_after_relay_data_loss(
     c.run("init", "--relay", relay.url, "--join", code, "--no-passphrase")
     assert c.records() == a.records()
     alerts = json.loads(a.run("status", "--json").stdout)["alerts"]
-    assert any("lost your devices' mailbox" in alert["message"] for alert in alerts)
+    assert any("lost a mailbox of yours" in alert["message"] for alert in alerts)
+
+
+def test_invitations_still_arrive_after_the_relay_lost_the_introduction_mailbox(
+    relay: RelayProcess, tmp_path
+) -> None:
+    from tests.sharing.conftest import init
+
+    patient = init(tmp_path / "patient", relay.url, "Ana")
+    doctor = init(tmp_path / "doctor", relay.url, "Dr Martin", "--practitioner")
+    patient.run("contact", "add", doctor.card(), "--name", "martin")
+    doctor.run("contact", "add", patient.card(), "--name", "ana")
+    doctor.run("sync")
+    patient.run(
+        "add",
+        "--practitioner",
+        "Dr Martin",
+        "--specialty",
+        "cardiology",
+        "--start",
+        "2027-01-10T09:00+01:00",
+    )
+    patient.run("share", "martin", "--specialty", "cardiology")
+    patient.run("sync")
+    doctor.run("sync")
+    assert len(doctor.json("patients")) == 1
+    relay.stop()
+    shutil.rmtree(relay.data_dir)
+    relay.restart()
+    doctor.run("sync")  # recreates its introduction mailbox, reads it from the start
+    patient.run("sync")  # the first share's mailbox is gone: an alert, never recreated
+    patient.run(
+        "add",
+        "--practitioner",
+        "Dr Martin",
+        "--specialty",
+        "dermatology",
+        "--start",
+        "2027-02-10T09:00+01:00",
+    )
+    patient.run("share", "martin", "--specialty", "dermatology")
+    patient.run("sync")  # resends its whole feed to the introduction mailbox
+    doctor.run("sync")
+    specialties = {r["specialty"] for r in doctor.json("list") if r.get("patient") == "ana"}
+    assert "dermatology" in specialties

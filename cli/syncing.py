@@ -12,7 +12,7 @@ from carnet.cli.context import open_device, passphrase_file_option, unlocked_dev
 from carnet.cli.output import emit, json_option, plural, print_record
 from carnet.daemon.carnetd.status import daemon_state
 from carnet.daemon.sync import outbox
-from carnet.daemon.sync.engine import sync_vault
+from carnet.daemon.sync.engine import SyncReport, sync_vault
 from carnet.daemon.sync.relay_client import RelayClient
 
 
@@ -23,16 +23,24 @@ def sync(as_json: bool, passphrase_file: Path | None) -> None:
     """Push local changes to the relay and pull the other devices' changes, once."""
     device = unlocked_device(passphrase_file)
     report = with_relay(device.config.relay, lambda client: sync_vault(device, client))
-    emit(
-        report.to_dict(),
-        as_json,
-        lambda: click.echo(
-            f"Pushed {plural(report.sealed_ops, 'change')} "
-            f"({plural(report.pushed_entries, 'entry', 'entries')}); "
-            f"pulled {plural(report.applied_ops, 'change')} "
-            f"({plural(report.pulled_entries, 'entry', 'entries')})."
-        ),
+    emit(report.to_dict(), as_json, lambda: click.echo(describe(report)))
+
+
+def describe(report: SyncReport) -> str:
+    line = (
+        f"Pushed {plural(report.sealed_ops, 'change')} "
+        f"({plural(report.pushed_entries, 'entry', 'entries')}); "
+        f"pulled {plural(report.applied_ops, 'change')} "
+        f"({plural(report.pulled_entries, 'entry', 'entries')})."
     )
+    shared = [
+        (report.shared_entries_pushed, "shared entry", "shared entries", "sent"),
+        (report.shared_entries_pulled, "shared entry", "shared entries", "received"),
+        (report.invitations_received, "invitation", None, "received"),
+        (report.notes_received, "practitioner note", None, "received"),
+    ]
+    said = [f"{plural(n, one, many)} {verb}" for n, one, many, verb in shared if n]
+    return f"{line} Sharing: {', '.join(said)}." if said else line
 
 
 async def _reachable(client: RelayClient) -> bool:

@@ -106,6 +106,25 @@ def join(home: Path, first: Person, relay_url: str, device_name: str) -> Person:
     return person
 
 
+def add(person: Person, specialty: str, start: str, practitioner: str = "Dr Martin") -> str:
+    """Add an appointment on `person`'s device; returns its id."""
+    added = person.run(
+        "add", "--practitioner", practitioner, "--specialty", specialty, "--start", start
+    )
+    return added.stdout.strip()
+
+
+def pinned_pair(root: Path, relay_url: str) -> tuple[Person, Person]:
+    """Patient "Ana" and practitioner "Dr Martin", each pinned by the other (as
+    "martin" and "ana"); the practitioner's introduction mailbox is on the relay."""
+    patient = init(root / "patient", relay_url, "Ana")
+    doctor = init(root / "doctor", relay_url, "Dr Martin", "--practitioner")
+    patient.run("contact", "add", doctor.card(), "--name", "martin")
+    doctor.run("contact", "add", patient.card(), "--name", "ana")
+    doctor.run("sync")
+    return patient, doctor
+
+
 def relay_rows(relay: RelayProcess) -> list[tuple[bytes, bytes, int, bytes]]:
     """(mailbox, writer, seq, data) of every entry the relay stores."""
     db = sqlite3.connect(next(relay.data_dir.glob("*.sqlite3")))

@@ -27,7 +27,7 @@ from carnet.protocol.envelope import GENESIS, Entry, Writer, open_entry, seal
 from carnet.protocol.mailbox import MailboxKeys
 from tests.support.relay_process import RelayProcess
 
-from .conftest import Person, init, join, opens, relay_mailboxes, relay_rows
+from .conftest import Person, add, init, join, opens, relay_mailboxes, relay_rows
 
 SHARED = "MRKscopecardio"
 SPECIALTIES = (SHARED, "dermatology", "ophthalmology", "neurology", "rheumatology")
@@ -68,14 +68,6 @@ def world(tmp_path_factory: pytest.TempPathFactory, relay: RelayProcess) -> Iter
     a.run("sync")
     b.run("sync")
     yield world
-
-
-def add(person: Person, specialty: str, start: str, practitioner: str) -> str:
-    """Add an appointment on `person`'s device; returns its id."""
-    added = person.run(
-        "add", "--practitioner", practitioner, "--specialty", specialty, "--start", start
-    )
-    return added.stdout.strip()
 
 
 def in_scope(person: Person, specialty: str = SHARED) -> list[dict[str, Any]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
+from tests.sharing import conftest as sharing
 from tests.support.relay_process import RelayProcess
 
 from .conftest import Device
@@ -45,24 +47,10 @@ def test_devices_resend_everything_and_converge_after_relay_data_loss(
 
 
 def test_invitations_still_arrive_after_the_relay_lost_the_introduction_mailbox(
-    relay: RelayProcess, tmp_path
+    relay: RelayProcess, tmp_path: Path
 ) -> None:
-    from tests.sharing.conftest import init
-
-    patient = init(tmp_path / "patient", relay.url, "Ana")
-    doctor = init(tmp_path / "doctor", relay.url, "Dr Martin", "--practitioner")
-    patient.run("contact", "add", doctor.card(), "--name", "martin")
-    doctor.run("contact", "add", patient.card(), "--name", "ana")
-    doctor.run("sync")
-    patient.run(
-        "add",
-        "--practitioner",
-        "Dr Martin",
-        "--specialty",
-        "cardiology",
-        "--start",
-        "2027-01-10T09:00+01:00",
-    )
+    patient, doctor = sharing.pinned_pair(tmp_path, relay.url)
+    sharing.add(patient, "cardiology", "2027-01-10T09:00+01:00")
     patient.run("share", "martin", "--specialty", "cardiology")
     patient.run("sync")
     doctor.run("sync")
@@ -72,15 +60,7 @@ def test_invitations_still_arrive_after_the_relay_lost_the_introduction_mailbox(
     relay.restart()
     doctor.run("sync")  # recreates its introduction mailbox, reads it from the start
     patient.run("sync")  # the first share's mailbox is gone: an alert, never recreated
-    patient.run(
-        "add",
-        "--practitioner",
-        "Dr Martin",
-        "--specialty",
-        "dermatology",
-        "--start",
-        "2027-02-10T09:00+01:00",
-    )
+    sharing.add(patient, "dermatology", "2027-02-10T09:00+01:00")
     patient.run("share", "martin", "--specialty", "dermatology")
     patient.run("sync")  # resends its whole feed to the introduction mailbox
     doctor.run("sync")

@@ -49,6 +49,7 @@ for command in (
     importing.import_,
     importing.export,
     syncing.sync,
+    syncing.compact,
     syncing.status,
     forget,
     contacts.contact,

@@ -1,4 +1,4 @@
-"""Commands about synchronisation: sync and status."""
+"""Commands about synchronisation: sync, compact and status."""
 
 from __future__ import annotations
 
@@ -24,6 +24,30 @@ def sync(as_json: bool, passphrase_file: Path | None) -> None:
     device = unlocked_device(passphrase_file)
     report = with_relay(device.config.relay, lambda client: sync_vault(device, client))
     emit(report.to_dict(), as_json, lambda: click.echo(describe(report)))
+
+
+@click.command()
+@json_option
+@passphrase_file_option
+def compact(as_json: bool, passphrase_file: Path | None) -> None:
+    """Sync, then write a snapshot of this device's state and let the relay drop the
+    history it covers (carnetd does this by itself as history grows)."""
+    device = unlocked_device(passphrase_file)
+    report = with_relay(
+        device.config.relay, lambda client: sync_vault(device, client, snapshot_now=True)
+    )
+    emit(report.to_dict(), as_json, lambda: click.echo(describe_compaction(report)))
+
+
+def describe_compaction(report: SyncReport) -> str:
+    snapshot = f"Wrote a snapshot ({plural(report.snapshot_entries, 'entry', 'entries')})"
+    if report.compacted:
+        dropped = plural(report.compacted, "older entry", "older entries")
+        return f"{snapshot}; the relay dropped {dropped}."
+    return (
+        f"{snapshot}; the relay kept the older entries, as another device wrote meanwhile or "
+        "nothing was left to drop. A later snapshot will compact them."
+    )
 
 
 def describe(report: SyncReport) -> str:

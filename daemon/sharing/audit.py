@@ -17,6 +17,7 @@ entries they came from, are what such a rewrite cannot reach.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -113,11 +114,21 @@ def record_derived(store: Store, kind: str, about: str, detail: str, at: str | N
     record(store, kind, detail, derived_id(kind, about), at=at, sync=False)
 
 
+# The fields of an ``audit`` operation, in the order of the table's columns.
+_OP_FIELDS = ("id", "at", "kind", "detail", "dev")
+
+
 def apply_op(store: Store, op: dict[str, Any]) -> None:
     """An event logged by another device of this identity (inside a transaction)."""
-    fields = ("id", "at", "kind", "detail", "dev")
-    if all(isinstance(op.get(name), str) for name in fields):
-        _append(store, {name: op[name] for name in fields})
+    if all(isinstance(op.get(name), str) for name in _OP_FIELDS):
+        _append(store, {name: op[name] for name in _OP_FIELDS})
+
+
+def state_ops(store: Store) -> Iterator[dict[str, Any]]:
+    """Every event, in order, as the operations that log it (for a snapshot)."""
+    cur = store.conn.execute("SELECT id, at, kind, detail, device FROM audit ORDER BY seq")
+    for row in cur:
+        yield {"t": "audit", **dict(zip(_OP_FIELDS, row, strict=True))}
 
 
 def events(store: Store) -> list[Event]:

@@ -11,6 +11,7 @@ devices as vault operations (``{"t": "contact", ...}``), newest stamp wins.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,6 +179,13 @@ def _write(store: Store, op: dict[str, Any]) -> None:
         "VALUES (?, ?, ?, ?, ?)",
         (op["alias"], Card.decode(op["card"]).identity.hex(), op["card"], op["pinned"], op["s"]),
     )
+
+
+def state_ops(store: Store) -> Iterator[dict[str, Any]]:
+    """Every pin, as the operations that make it (for a snapshot)."""
+    cur = store.conn.execute("SELECT alias, card, pinned, stamp FROM contacts ORDER BY alias")
+    for alias, card, pinned, stamp in cur:
+        yield {"t": "contact", "alias": alias, "card": card, "pinned": pinned, "s": stamp}
 
 
 def apply_op(store: Store, op: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ in one transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nacl.signing import VerifyKey
 
@@ -74,7 +74,7 @@ def _open(followed: Followed, store: Store, entry: Entry) -> tuple[OpenedEntry, 
 
     opened = open_entry(followed.keys, entry, note_certificate)
     head = followed.heads.get(opened.writer) or load_head(store, followed.keys, opened.writer)
-    advanced = FeedHead(head.seq, head.head)
+    advanced = replace(head)
     advanced.accept(opened)
     followed.heads[opened.writer] = advanced
     return opened, certs[-1]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,20 +111,42 @@ def apply_op(store: Store, op: dict[str, Any]) -> str:
     return ""
 
 
-def _accept(store: Store, secrets: Secrets, invitation: Invitation, contact: Contact) -> None:
-    op = {
+def _op(share: IncomingShare) -> dict[str, Any]:
+    return {
         "t": "incoming",
-        "id": invitation.share_id,
-        "alias": contact.alias,
-        "ident": invitation.identity.hex(),
-        "patient": contact.card.name,
-        "scope": invitation.scope,
-        "received": now_iso(),
-        "expires": invitation.expires,
-        "notes": invitation.notes_secret is not None,
-        "relay": invitation.relay,
-        "keys": sealed.seal(secrets, invitation.share_id, invitation.to_json()),
+        "id": share.id,
+        "alias": share.alias,
+        "ident": share.identity.hex(),
+        "patient": share.patient,
+        "scope": share.scope,
+        "received": share.received,
+        "expires": share.expires,
+        "notes": share.notes,
+        "relay": share.relay,
+        "keys": share.sealed_keys,
     }
+
+
+def state_ops(store: Store) -> Iterator[dict[str, Any]]:
+    """Every share this practitioner accepted, as the operations that make it (for a snapshot)."""
+    return (_op(share) for share in all_incoming(store))
+
+
+def _accept(store: Store, secrets: Secrets, invitation: Invitation, contact: Contact) -> None:
+    share = IncomingShare(
+        id=invitation.share_id,
+        alias=contact.alias,
+        identity=invitation.identity,
+        patient=contact.card.name,
+        scope=invitation.scope,
+        received=now_iso(),
+        expires=invitation.expires,
+        notes=invitation.notes_secret is not None,
+        relay=invitation.relay,
+        sealed_keys=sealed.seal(secrets, invitation.share_id, invitation.to_json()),
+        gone=False,
+    )
+    op = _op(share)
     if _save(store, op):
         store.enqueue(op)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -218,6 +219,11 @@ def _save(store: Store, op: dict[str, Any], invite: int = 0) -> None:
         "revoked = iif(revoked = '', excluded.revoked, revoked)",
         {**op, "notes": int(bool(op["notes"])), "invite": invite},
     )
+
+
+def state_ops(store: Store) -> Iterator[dict[str, Any]]:
+    """Every share this identity made, as the operations that make it (for a snapshot)."""
+    return (_op(share) for share in all_shares(store))
 
 
 def apply_op(store: Store, op: dict[str, Any]) -> str:

@@ -14,7 +14,9 @@ The core ``device`` operation also logs "device added", once per device.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any
 
 from carnet.daemon.sharing import audit, contacts, incoming, shares
@@ -60,3 +62,16 @@ def applier(store: Store) -> Apply:
         return newest
 
     return apply
+
+
+def state_ops(store: Store) -> list[str]:
+    """The whole state the vault replicates, as encoded operations (for a snapshot):
+    records and devices, then pins, shares made, shares accepted and the audit log."""
+    exports: list[Iterator[dict[str, Any]]] = [
+        store.state_ops(),
+        contacts.state_ops(store),
+        shares.state_ops(store),
+        incoming.state_ops(store),
+        audit.state_ops(store),
+    ]
+    return [json.dumps(op, separators=(",", ":")) for op in chain(*exports)]

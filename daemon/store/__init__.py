@@ -260,6 +260,18 @@ class Store:
 
     # --- operations to and from other devices -----------------------------------
 
+    def state_ops(self) -> Iterator[dict[str, Any]]:
+        """Operations that rebuild every record register and device (for a snapshot)."""
+        cur = self.conn.execute(f"SELECT id, {', '.join(FIELDS)}, clocks FROM records ORDER BY id")
+        for record_id, *values, clocks in cur:
+            row = dict(zip(FIELDS, values, strict=True))
+            stamps: dict[str, str] = json.loads(clocks)
+            writes = {n: [True if n == TOMBSTONE else row[n], s] for n, s in stamps.items()}
+            yield {"t": "rec", "id": record_id, "f": writes}
+        devices = self.conn.execute("SELECT device, name, added, stamp FROM devices")
+        for device, name, added, stamp in devices:
+            yield {"t": "device", "dev": device, "name": name, "added": added, "s": stamp}
+
     def enqueue(self, op: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO outbox (op) VALUES (?)", (json.dumps(op),))
 

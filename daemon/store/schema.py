@@ -153,3 +153,13 @@ def m004_relay_loss(db: Database) -> None:
     # that entries sent again are checked but not applied twice (sync/outbox.py).
     db["feed_in"].add_column("applied", int, not_null_default=0)
     db["feed_in"].add_column("applied_head", bytes, not_null_default=b"")
+
+
+@migrations()
+def m005_snapshots(db: Database) -> None:
+    # What snapshots vouched for (see protocol/snapshot.py): per writer, the head
+    # an entry may continue from after compacted history; per mailbox, the cursor
+    # of the newest snapshot seen, from which a device judges when to write one.
+    db["feed_in"].add_column("floor_seq", int, not_null_default=0)
+    db["feed_in"].add_column("floor_head", bytes, not_null_default=b"")
+    db["cursors"].add_column("snapshot", int, not_null_default=0)

@@ -19,8 +19,8 @@ from pathlib import Path
 from carnet.daemon.device import Device, trust_identity
 from carnet.daemon.records import now_iso
 from carnet.daemon.sharing.rounds import sync_sharing
-from carnet.daemon.sharing.vault_ops import applier
-from carnet.daemon.sync import outbox
+from carnet.daemon.sharing.vault_ops import applier, state_ops
+from carnet.daemon.sync import outbox, snapshot
 from carnet.daemon.sync.pull import pull
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.daemon.sync.transfer import ensuring_mailbox, push
@@ -41,6 +41,9 @@ class SyncReport:
     shared_entries_pulled: int = 0
     invitations_received: int = 0
     notes_received: int = 0
+    # This device's snapshot, and the entries the relay dropped (daemon/sync/snapshot.py).
+    snapshot_entries: int = 0
+    compacted: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -65,9 +68,12 @@ async def sync_lock(path: Path) -> AsyncIterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-async def sync_vault(device: Device, relay: RelayClient) -> SyncReport:
-    """One round: the vault, then sharing. Raises RefusedEntry after the round if a
-    sharing mailbox held entries that were refused (and skipped)."""
+async def sync_vault(
+    device: Device, relay: RelayClient, *, snapshot_now: bool = False
+) -> SyncReport:
+    """One round: the vault, then sharing, then a snapshot if one is due (or
+    `snapshot_now`). Raises RefusedEntry after the round if a sharing mailbox held
+    entries that were refused (and skipped)."""
     secrets = device.unlock()
     keys = secrets.vault_mailbox
     writer = secrets.writer
@@ -87,6 +93,11 @@ async def sync_vault(device: Device, relay: RelayClient) -> SyncReport:
         sharing = await sync_sharing(device, relay)
         sealed += outbox.seal_outbox(store, keys, writer)
         pushed += await push(store, relay, keys, create)
+        snapshot_entries = 0
+        if snapshot_now or snapshot.due(store, keys):
+            snapshot_entries = snapshot.seal(store, keys, writer, state_ops(store))
+            pushed += await push(store, relay, keys, create)
+        compacted = await snapshot.compact(store, relay, keys, own)
         with store.transaction():
             store.set_meta("last_sync", now_iso())
     if sharing.refused:
@@ -102,4 +113,6 @@ async def sync_vault(device: Device, relay: RelayClient) -> SyncReport:
         sharing.shared_entries_pulled,
         sharing.invitations_received,
         sharing.notes_received,
+        snapshot_entries,
+        compacted,
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from carnet.daemon.store import Store
 from carnet.daemon.sync.relay_client import RelayClient
+from carnet.protocol import snapshot
 from carnet.protocol.envelope import OpenedEntry, open_entry
 from carnet.protocol.errors import AttackDetected, ForkedFeed
 from carnet.protocol.feed import FeedHead
@@ -38,9 +39,10 @@ def read_cursor(store: Store, keys: MailboxKeys) -> int:
 
 def load_head(store: Store, keys: MailboxKeys, writer: bytes) -> FeedHead:
     row = store.conn.execute(
-        "SELECT seq, head FROM feed_in WHERE mailbox = ? AND writer = ?", (keys.hex_id, writer)
+        "SELECT seq, head, floor_seq, floor_head FROM feed_in WHERE mailbox = ? AND writer = ?",
+        (keys.hex_id, writer),
     ).fetchone()
-    return FeedHead(row[0], row[1]) if row else FeedHead()
+    return FeedHead(*row) if row else FeedHead()
 
 
 def apply_ops(store: Store, entry: OpenedEntry) -> str:
@@ -64,17 +66,28 @@ async def pull(
     heads: dict[bytes, FeedHead] = {}
     applied: dict[bytes, tuple[int, bytes]] = {}
     accepted: list[OpenedEntry] = []
+    newest_snapshot = 0
+
+    def head_of(writer: bytes) -> FeedHead:
+        if writer not in heads:
+            heads[writer] = load_head(store, keys, writer)
+            applied[writer] = load_applied(store, keys, writer)
+        return heads[writer]
+
     try:
         while True:
             page = await relay.read(keys, cursor)
-            for _, entry in page.entries:
+            for at, entry in page.entries:
                 if entry.writer == own_writer:
                     continue  # our own entries: already applied when written
                 opened = open_entry(keys, entry, trusted)
-                if opened.writer not in heads:
-                    heads[opened.writer] = load_head(store, keys, opened.writer)
-                    applied[opened.writer] = load_applied(store, keys, opened.writer)
-                heads[opened.writer].accept(opened)
+                vouched = snapshot.claims(opened.body)
+                head_of(opened.writer).accept(opened, snapshot=vouched is not None)
+                if vouched is not None:
+                    newest_snapshot = at
+                    for writer, (seq, head) in vouched.items():
+                        if writer != own_writer:
+                            head_of(writer).cover(seq, head, writer)
                 if not already_applied(opened, *applied[opened.writer]):
                     accepted.append(opened)
             cursor = page.cursor
@@ -94,7 +107,7 @@ async def pull(
             ops += len(opened.body.get("ops", []))
         if newest:
             store.observe(newest)
-        save_position(store, keys, heads, cursor)
+        save_position(store, keys, heads, cursor, newest_snapshot)
     return PullResult(len(accepted), ops, cursor)
 
 
@@ -119,14 +132,20 @@ def already_applied(entry: OpenedEntry, applied: int, applied_head: bytes) -> bo
 
 
 def save_position(
-    store: Store, keys: MailboxKeys, heads: dict[bytes, FeedHead], cursor: int
+    store: Store, keys: MailboxKeys, heads: dict[bytes, FeedHead], cursor: int, snapshot_at: int = 0
 ) -> None:
-    """Record the accepted feed heads and the read cursor (inside a transaction)."""
+    """Record the accepted feed heads, the read cursor and the newest snapshot seen
+    (inside a transaction)."""
     store.conn.executemany(
-        "INSERT INTO feed_in (mailbox, writer, seq, head) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (mailbox, writer) DO UPDATE SET seq = excluded.seq, head = excluded.head",
-        [(keys.hex_id, w, h.seq, h.head) for w, h in heads.items()],
+        "INSERT INTO feed_in (mailbox, writer, seq, head, floor_seq, floor_head) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (mailbox, writer) DO UPDATE SET "
+        "seq = excluded.seq, head = excluded.head, "
+        "floor_seq = excluded.floor_seq, floor_head = excluded.floor_head",
+        [(keys.hex_id, w, h.seq, h.head, h.floor_seq, h.floor_head) for w, h in heads.items()],
     )
     store.conn.execute(
-        "INSERT OR REPLACE INTO cursors (mailbox, cursor) VALUES (?, ?)", (keys.hex_id, cursor)
+        "INSERT INTO cursors (mailbox, cursor, snapshot) VALUES (?, ?, ?) "
+        "ON CONFLICT (mailbox) DO UPDATE SET cursor = excluded.cursor, "
+        "snapshot = max(snapshot, excluded.snapshot)",
+        (keys.hex_id, cursor, snapshot_at),
     )

@@ -168,6 +168,12 @@ class RelayClient:
     async def delete(self, keys: MailboxKeys) -> None:
         await self._call("DELETE", wire.mailbox_path(keys.mailbox_id), keys.write_signer())
 
+    async def compact(self, keys: MailboxKeys, before: int) -> int:
+        """Have the relay drop the entries below cursor `before`; returns how many it dropped."""
+        path = wire.mailbox_path(keys.mailbox_id, "/compact")
+        answer = await self._call("POST", path, keys.write_signer(), {"before": before})
+        return int(answer.get("compacted", 0))
+
     async def subscribe(self, keys: MailboxKeys, after: int) -> AsyncIterator[int]:
         """Yield the mailbox's latest cursor now and after every append, until closed."""
         path = wire.mailbox_path(keys.mailbox_id, "/subscribe") + f"?after={after}"

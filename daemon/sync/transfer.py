@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from carnet.daemon.store import Store
-from carnet.daemon.sync import outbox
+from carnet.daemon.sync import outbox, snapshot
 from carnet.daemon.sync.relay_client import FeedBehind, MailboxGone, RelayClient
 from carnet.protocol.mailbox import MailboxKeys
 from carnet.protocol.wire import MAX_BATCH_ENTRIES
@@ -36,7 +36,10 @@ async def ensuring(call: Callable[[], Awaitable[T]], create: Create | None) -> T
 async def recover(store: Store, keys: MailboxKeys, create: Create | None) -> None:
     """The relay lost `keys`' mailbox: reset what this device believed it held
     (``outbox.relay_lost``), then create the mailbox again if `create` is given."""
-    if outbox.relay_lost(store, keys):
+    with store.transaction():
+        used = outbox.relay_lost(store, keys)
+        snapshot.forget_pending(store, keys)
+    if used:
         store.add_alert("the relay had lost a mailbox of yours; this device sends its copy again")
     if create is not None:
         await create()

@@ -1,0 +1,219 @@
+"""Issue 5: devices compact the vault's history behind snapshots, and nothing is lost.
+
+Devices run in-process through the CLI (``tests.sharing.conftest.Person``)
+against the real relay subprocess; what the relay keeps is read from its
+SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from carnet.daemon.sharing.vault_ops import state_ops
+from carnet.daemon.sync import snapshot
+from carnet.daemon.sync.relay_client import RelayClient
+from carnet.daemon.sync.transfer import push
+from tests.sharing.conftest import Person, add, init, join, pinned_pair
+from tests.support.relay_process import RelayProcess
+
+
+def vault_entries(relay: RelayProcess, person: Person) -> list[tuple[int, bytes, int]]:
+    """(cursor, writer, seq) of every entry the relay keeps in `person`'s vault."""
+    with person.device() as device:
+        mailbox = device.unlock().vault_mailbox.mailbox_id
+    db = sqlite3.connect(next(relay.data_dir.glob("*.sqlite3")))
+    try:
+        return db.execute(
+            "SELECT cursor, writer, seq FROM entries WHERE mailbox = ? ORDER BY cursor",
+            (mailbox,),
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def history(person: Person, count: int, label: str) -> list[str]:
+    """`count` appointments, each synced on its own (one entry each), then edits and a delete."""
+    ids = []
+    for day in range(1, count + 1):
+        ids.append(add(person, "cardiology", f"2027-03-{day:02d}T09:00+01:00", f"Dr {label}{day}"))
+        person.run("sync")
+    person.run("edit", ids[0], "--reason", "contrôle annuel")
+    person.run("delete", ids[1])
+    person.run("sync")
+    return ids
+
+
+def records(person: Person) -> list[dict[str, Any]]:
+    return list(person.json("list"))
+
+
+def alerts(person: Person) -> list[dict[str, str]]:
+    return list(person.json("status")["alerts"])
+
+
+def test_a_device_joining_after_compaction_rebuilds_everything(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    ids = history(laptop, 6, "L")
+    history(phone, 3, "P")
+    laptop.run("sync")
+    before = vault_entries(relay, laptop)
+
+    done = laptop.json("compact")
+    kept = vault_entries(relay, laptop)
+    assert done["snapshot_entries"] >= 2 and done["compacted"] == len(before)
+    assert len(kept) == done["snapshot_entries"]  # only the snapshot is left
+    assert kept[0][0] > before[-1][0]
+
+    # The phone, which has read everything, keeps writing from where it was.
+    add(phone, "dermatology", "2027-04-01T10:00+02:00", "Dr After")
+    phone.run("sync")
+    tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
+    laptop.run("sync")
+    assert records(tablet) == records(laptop) == records(phone)
+    assert len(records(tablet)) == 6 - 1 + 3 - 1 + 1
+    shown = {r["id"]: r for r in records(tablet)}
+    assert ids[1] not in shown and shown[ids[0]]["reason"] == "contrôle annuel"
+    devices = {d["name"] for d in tablet.json("device", "list")}
+    assert {"phone", "tablet"} <= devices and len(devices) == 3
+    assert not alerts(tablet) and not alerts(phone) and not alerts(laptop)
+
+
+def test_a_device_offline_during_compaction_catches_up(relay: RelayProcess, tmp_path: Path) -> None:
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    history(laptop, 2, "L")
+    phone.run("sync")
+    ids = history(laptop, 5, "M")  # the phone is away
+    said = laptop.run("compact").stdout
+    assert said.startswith("Wrote a snapshot (") and "the relay dropped" in said
+    add(phone, "ophthalmology", "2027-05-01T10:00+02:00", "Dr Offline")  # written offline
+    phone.run("sync")
+    laptop.run("sync")
+    assert records(phone) == records(laptop)
+    assert len(records(phone)) == 2 - 1 + 5 - 1 + 1
+    assert ids[1] not in {r["id"] for r in records(phone)}
+    assert not alerts(phone) and not alerts(laptop)
+
+
+def test_compaction_waits_while_another_device_wrote_after_the_snapshot_state(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    history(laptop, 3, "L")
+    laptop.run("sync")
+    add(phone, "dermatology", "2027-04-01T10:00+02:00", "Dr Race")
+    phone.run("sync")  # lands after the cursor the laptop's state was taken at
+
+    async def snapshot_without_pulling() -> int:
+        with laptop.device() as device:
+            secrets = device.unlock()
+            keys, store = secrets.vault_mailbox, device.store
+            snapshot.seal(store, keys, secrets.writer, state_ops(store))
+            async with RelayClient(device.config.relay) as client:
+                await push(store, client, keys, None)
+                return await snapshot.compact(
+                    store, client, keys, keys.writer_tag(secrets.writer.public_key)
+                )
+
+    stored = vault_entries(relay, laptop)
+    assert asyncio.run(snapshot_without_pulling()) == 0
+    assert vault_entries(relay, laptop)[: len(stored)] == stored  # the phone's is not covered
+    assert laptop.json("compact")["compacted"] > 0  # the next snapshot has it
+    tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
+    assert "Dr Race" in {r["practitioner"] for r in records(tablet)}
+
+
+def test_a_snapshot_sealed_before_a_crash_is_compacted_by_the_next_round(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    history(laptop, 3, "L")
+    with laptop.device() as device:  # sealed, then the process dies before pushing
+        secrets = device.unlock()
+        snapshot.seal(device.store, secrets.vault_mailbox, secrets.writer, state_ops(device.store))
+    report = laptop.json("sync")
+    assert report["compacted"] > 0 and report["snapshot_entries"] == 0
+    assert laptop.json("sync")["compacted"] == 0  # done once
+    tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
+    assert records(tablet) == records(laptop)
+
+
+def test_rounds_snapshot_by_themselves_as_history_grows(
+    relay: RelayProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot, "SNAPSHOT_AFTER", 5)
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    reports = []
+    for day in range(1, 21):
+        writer = (laptop, phone)[day % 2]
+        add(writer, "dermatology", f"2027-04-{day:02d}T10:00+02:00", f"Dr {day}")
+        reports.append(writer.json("sync"))
+    snapshots = [r for r in reports if r["snapshot_entries"]]
+    # Each writes about one entry per round and reads the other's: a snapshot
+    # every few rounds, not every round, each compacting what came before.
+    assert 2 <= len(snapshots) <= 20 // 4
+    assert all(r["compacted"] > 0 for r in snapshots)
+    assert len(vault_entries(relay, laptop)) < 20
+    tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
+    phone.run("sync")
+    laptop.run("sync")
+    assert records(tablet) == records(phone) == records(laptop) and len(records(tablet)) == 20
+    assert not alerts(tablet) and not alerts(phone) and not alerts(laptop)
+
+
+def test_an_uncovered_entry_deleted_after_compaction_is_still_refused(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    history(laptop, 2, "L")
+    phone.run("sync")
+    laptop.run("compact")
+    for day in (1, 2):
+        add(phone, "dermatology", f"2027-04-{day:02d}T10:00+02:00", f"Dr Later{day}")
+        phone.run("sync")
+    _, writer, seq = vault_entries(relay, laptop)[-2]  # the phone's first one since
+    db = sqlite3.connect(next(relay.data_dir.glob("*.sqlite3")), isolation_level=None)
+    db.execute("DELETE FROM entries WHERE writer = ? AND seq = ?", (writer, seq))
+    db.close()
+    laptop.run("sync", code=1)
+    assert any("missing entry" in a["message"] for a in alerts(laptop))
+
+
+def test_shares_contacts_and_the_audit_log_survive_compaction(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    patient, doctor = pinned_pair(tmp_path, relay.url)
+    add(patient, "cardiology", "2027-01-10T09:00+01:00")
+    patient.run("share", "martin", "--specialty", "cardiology")
+    patient.run("sync")
+    doctor.run("sync")
+    assert patient.json("compact")["compacted"] > 0
+    assert doctor.json("compact")["compacted"] > 0
+
+    patient_phone = join(tmp_path / "patient-phone", patient, relay.url, "phone")
+    doctor_tablet = join(tmp_path / "doctor-tablet", doctor, relay.url, "tablet")
+
+    def shares(person: Person) -> list[tuple[str, str, str]]:
+        return [(s["id"], s["scope"], s["state"]) for s in person.json("shares")]
+
+    assert shares(patient_phone) == shares(patient) and len(shares(patient)) == 1
+    assert patient_phone.json("contact", "list") == patient.json("contact", "list")
+    assert doctor_tablet.json("patients") == doctor.json("patients")
+    logged = {e["id"] for e in patient.json("log")["events"]}
+    assert logged <= {e["id"] for e in patient_phone.json("log")["events"]}
+    # The new phone publishes to the share it learnt from the snapshot.
+    add(patient_phone, "cardiology", "2027-02-10T09:00+01:00", "Dr Later")
+    patient_phone.run("sync")
+    doctor_tablet.run("sync")
+    assert "Dr Later" in {r["practitioner"] for r in doctor_tablet.json("list", "--patient", "ana")}

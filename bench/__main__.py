@@ -15,6 +15,7 @@ BENCHMARKS = {
     "idle": "bench.idle",
     "import": "bench.importing",
     "relay": "bench.relay_load",
+    "compaction": "bench.compaction",
 }
 
 

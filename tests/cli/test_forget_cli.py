@@ -3,56 +3,19 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import pytest
 
 from carnet.daemon.device import Device
 from carnet.daemon.forget import owned_mailboxes
 from carnet.daemon.paths import Paths
 from carnet.protocol.mailbox import MailboxKeys
-from carnet.relay.pg_cluster import PostgresCluster
 from tests.support.postgres import pg_cluster, pg_dsn
-from tests.support.relay_process import start_relay
+from tests.support.relay_backends import BackendRelay, backend_relay
 
 from .conftest import Run
 
-__all__ = ["pg_cluster", "pg_dsn"]
+__all__ = ["backend_relay", "pg_cluster", "pg_dsn"]
 TABLES = (("mailboxes", "id"), ("entries", "mailbox"), ("heads", "mailbox"))
-Rows = Callable[[bytes], int]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def relay(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Rows]]:
-    """A relay subprocess on either backend, and a count of a mailbox's rows in its store."""
-    data = tmp_path / "relay"
-    if request.param == "sqlite":
-        args: tuple[str, ...] = ()
-
-        def rows(mailbox_id: bytes) -> int:
-            with sqlite3.connect(data / "relay.sqlite3") as conn:
-                return sum(
-                    conn.execute(
-                        f"SELECT count(*) FROM {t} WHERE {c} = ?", (mailbox_id,)
-                    ).fetchone()[0]
-                    for t, c in TABLES
-                )
-    else:
-        dsn: str = request.getfixturevalue("pg_dsn")
-        cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
-        args = ("--database", dsn)
-
-        def rows(mailbox_id: bytes) -> int:
-            total = 0
-            for table, column in TABLES:
-                sql = f"SELECT count(*) FROM {table} WHERE {column} = '\\x{mailbox_id.hex()}'"
-                total += int(cluster.psql(sql, dsn.rsplit("/", 1)[1]))
-            return total
-
-    with start_relay(data, *args) as process:
-        yield process.url, rows
 
 
 def owned(home: Path) -> list[MailboxKeys]:
@@ -68,9 +31,17 @@ def card(carnet: Run, home: Path) -> str:
 
 
 def test_forget_erases_the_vault_and_every_share_after_confirmation(
-    carnet: Run, tmp_path: Path, relay: tuple[str, Rows]
+    carnet: Run, tmp_path: Path, backend_relay: BackendRelay
 ) -> None:
-    url, rows = relay
+    url = backend_relay.url
+
+    def rows(mailbox_id: bytes) -> int:
+        """The mailbox's rows in every table of the relay's store."""
+        return sum(
+            backend_relay.ask(f"SELECT count(*) FROM {table} WHERE {column} = ?", mailbox_id)[0]
+            for table, column in TABLES
+        )
+
     patient, doctor = tmp_path / "home", tmp_path / "doctor"
     assert carnet("init", "--relay", url, "--no-passphrase", "--name", "Ana").exit_code == 0
     init_doctor = ("init", "--relay", url, "--no-passphrase", "--practitioner", "--name", "Dr M")

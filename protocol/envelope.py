@@ -32,7 +32,7 @@ from nacl.utils import random
 from carnet.protocol.errors import TamperedEntry, UnsupportedVersion
 from carnet.protocol.kdf import digest
 from carnet.protocol.mailbox import MailboxKeys
-from carnet.protocol.padding import pad, unpad
+from carnet.protocol.padding import CEILING, pad, padded_length, unpad
 
 VERSION = 1
 NONCE_BYTES = 24
@@ -113,6 +113,9 @@ def seal(keys: MailboxKeys, writer: Writer, seq: int, prev: bytes, body: dict[st
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
+    if padded_length(SIGNATURE_BYTES + len(inner)) > CEILING:
+        # Callers bound what they seal; an entry no relay would take is a bug.
+        raise ValueError(f"an entry body of {len(inner)} bytes exceeds the padded maximum")
     signature = writer.signing_key.sign(_SIG_LABEL + keys.mailbox_id + tag + inner).signature
     nonce = random(NONCE_BYTES)
     ciphertext = crypto_aead_xchacha20poly1305_ietf_encrypt(

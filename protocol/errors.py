@@ -12,6 +12,7 @@ Anything that is not a ``CarnetError`` is a bug and keeps its traceback.
     │   ├── UnknownContact
     │   └── UnknownShare
     ├── NotInitialised / AlreadyInitialised / UnknownRecord
+    ├── NewerVersionWrote          a snapshot would drop what only a newer carnet understands
     ├── KeyFileError
     │   └── WrongPassphrase
     ├── RelayError
@@ -82,6 +83,10 @@ class AlreadyInitialised(CarnetError):
 
 class UnknownRecord(CarnetError):
     """No appointment with that id; `carnet list` shows the ids."""
+
+
+class NewerVersionWrote(CarnetError):
+    """A newer version of carnet wrote to this vault; update carnet on this device to compact it."""
 
 
 class KeyFileError(CarnetError):

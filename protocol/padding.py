@@ -10,6 +10,7 @@ from __future__ import annotations
 from nacl.bindings import sodium_pad, sodium_unpad
 
 FLOOR = 1024
+CEILING = 64 * 1024  # the largest padded entry the protocol allows
 
 
 def padme(length: int) -> int:

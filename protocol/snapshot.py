@@ -3,42 +3,64 @@
 A snapshot is a run of ordinary entries of one writer's feed, signed and
 sealed like any other. The first one *opens* it::
 
-    body = {"ops": [], "snap": {"heads": {writer tag hex: [seq, entry hash hex], ...}}}
+    body = {"ops": [], "v": n, "snap": {"heads": {writer tag hex: [seq, entry hash hex], ...},
+                                        "entries": count}}
 
-and the entries after it carry the writer's whole state as ordinary operations.
-``heads`` are the other writers' chain heads whose history that state
-includes; the writer's own history before the opening is included too. Once
-every entry before the opening is covered, the writer may compact them away
-(``daemon/sync/snapshot.py``), and a reader with no history accepts the
-opening after a gap and the other writers' entries from those heads on
-(``protocol/feed.py``).
+and the ``entries`` entries after it carry the writer's whole state as
+ordinary operations. ``heads`` are the other writers' chain heads whose
+history that state includes; the writer's own history before the opening is
+included too. Once every entry before the opening is covered, the writer may
+compact them away (``daemon/sync/snapshot.py``); a reader with no history
+accepts the opening after a gap, and the other writers' entries from those
+heads on (``protocol/feed.py``), once the whole state has arrived.
+
+Every body also says which version of the operations its writer knows (``v``,
+absent meaning 1): a device compacts only history written by versions it
+knows, as a snapshot keeps only what its writer understood.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from carnet.protocol.envelope import GENESIS
 from carnet.protocol.mailbox import WRITER_TAG_BYTES
 
+# The operation kinds and fields this version writes and understands.
+OPS_VERSION = 1
+
 Heads = dict[bytes, tuple[int, bytes]]
 
 
-def opening(heads: Heads) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Opening:
+    heads: Heads
+    entries: int  # of state, right after the opening in its writer's feed
+
+
+def opening(heads: Heads, entries: int) -> dict[str, Any]:
     """The body of a snapshot's first entry, vouching for `heads`."""
-    return {
-        "ops": [],
-        "snap": {"heads": {w.hex(): [seq, h.hex()] for w, (seq, h) in sorted(heads.items())}},
-    }
+    hexed = {w.hex(): [seq, h.hex()] for w, (seq, h) in sorted(heads.items())}
+    return {"ops": [], "v": OPS_VERSION, "snap": {"heads": hexed, "entries": entries}}
 
 
-def claims(body: dict[str, Any]) -> Heads | None:
-    """The heads a snapshot's opening vouches for; None if `body` opens no snapshot.
+def version(body: dict[str, Any]) -> int:
+    """The version of the operations the body's writer knows."""
+    found = body.get("v", 1)
+    return found if type(found) is int else 1
 
-    A malformed claim is no snapshot: its gap is then refused as a missing entry.
+
+def parse(body: dict[str, Any]) -> Opening | None:
+    """The snapshot `body` opens; None if it opens none.
+
+    A malformed opening is none: its gap is then refused as a missing entry.
     """
     snap = body.get("snap")
     if not isinstance(snap, dict) or not isinstance(snap.get("heads"), dict):
+        return None
+    entries = snap.get("entries")
+    if type(entries) is not int or entries < 0:
         return None
     heads: Heads = {}
     try:
@@ -50,4 +72,4 @@ def claims(body: dict[str, Any]) -> Heads | None:
             heads[tag] = (seq, digest)
     except (TypeError, ValueError):
         return None
-    return heads
+    return Opening(heads, entries)

@@ -23,9 +23,10 @@ from typing import Any
 
 from carnet.protocol.envelope import NONCE_BYTES, Entry
 from carnet.protocol.mailbox import WRITER_TAG_BYTES
+from carnet.protocol.padding import CEILING
 
 API = "/v1"
-MAX_PADDED = 64 * 1024
+MAX_PADDED = CEILING
 MAX_ENTRY_BYTES = 1 + NONCE_BYTES + MAX_PADDED + 16
 MAX_BATCH_ENTRIES = 64
 MAX_BODY_BYTES = 8 * 1024 * 1024

@@ -74,4 +74,4 @@ def state_ops(store: Store) -> list[str]:
         incoming.state_ops(store),
         audit.state_ops(store),
     ]
-    return [json.dumps(op, separators=(",", ":")) for op in chain(*exports)]
+    return [json.dumps(op, separators=(",", ":"), ensure_ascii=False) for op in chain(*exports)]

@@ -25,6 +25,8 @@ from carnet.daemon.store.schema import migrations
 from carnet.protocol.errors import UnknownRecord
 
 RECORD_COLUMNS = ("id", *FIELDS)
+# A snapshot's operations stay this small, so any of them fits in an entry.
+STATE_OP_BYTES = 16 * 1024
 # How exports name a record that came from no file (see daemon/formats).
 CARNET_SOURCE = "carnet:"
 
@@ -261,12 +263,24 @@ class Store:
     # --- operations to and from other devices -----------------------------------
 
     def state_ops(self) -> Iterator[dict[str, Any]]:
-        """Operations that rebuild every record register and device (for a snapshot)."""
+        """Operations that rebuild every record register and device (for a snapshot).
+
+        A record merged from several devices' edits may be larger than any one
+        device could write, so its registers are spread over operations of at
+        most STATE_OP_BYTES (each register merges on its own).
+        """
         cur = self.conn.execute(f"SELECT id, {', '.join(FIELDS)}, clocks FROM records ORDER BY id")
         for record_id, *values, clocks in cur:
             row = dict(zip(FIELDS, values, strict=True))
-            stamps: dict[str, str] = json.loads(clocks)
-            writes = {n: [True if n == TOMBSTONE else row[n], s] for n, s in stamps.items()}
+            writes: dict[str, list[Any]] = {}
+            size = 0
+            for name, stamp in json.loads(clocks).items():
+                register = [True if name == TOMBSTONE else row[name], stamp]
+                grows = len(json.dumps({name: register}, ensure_ascii=False).encode())
+                if writes and size + grows > STATE_OP_BYTES:
+                    yield {"t": "rec", "id": record_id, "f": writes}
+                    writes, size = {}, 0
+                writes[name], size = register, size + grows
             yield {"t": "rec", "id": record_id, "f": writes}
         devices = self.conn.execute("SELECT device, name, added, stamp FROM devices")
         for device, name, added, stamp in devices:

@@ -158,8 +158,10 @@ def m004_relay_loss(db: Database) -> None:
 @migrations()
 def m005_snapshots(db: Database) -> None:
     # What snapshots vouched for (see protocol/snapshot.py): per writer, the head
-    # an entry may continue from after compacted history; per mailbox, the cursor
-    # of the newest snapshot seen, from which a device judges when to write one.
+    # an entry may continue from after compacted history. Per mailbox, the cursor
+    # of the newest snapshot seen, from which a device judges when to write one,
+    # and the newest version of operations seen, above which it must not compact.
     db["feed_in"].add_column("floor_seq", int, not_null_default=0)
     db["feed_in"].add_column("floor_head", bytes, not_null_default=b"")
     db["cursors"].add_column("snapshot", int, not_null_default=0)
+    db["cursors"].add_column("version", int, not_null_default=0)

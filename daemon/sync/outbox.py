@@ -14,13 +14,14 @@ from typing import Any
 from carnet.daemon.store import Store
 from carnet.protocol.envelope import GENESIS, Entry, Writer, seal
 from carnet.protocol.mailbox import MailboxKeys
+from carnet.protocol.snapshot import OPS_VERSION
 
 # Room for the ops of one entry: well under the 64 KiB padded maximum, leaving
 # space for the signature, device certificate and JSON framing.
 BODY_BUDGET = 60 * 1024
 
 
-def _batches(ops: list[str]) -> list[list[Any]]:
+def batches(ops: list[str]) -> list[list[Any]]:
     """Group encoded operations, in order, into entry bodies of at most BODY_BUDGET."""
     batches: list[list[Any]] = []
     size = BODY_BUDGET
@@ -58,10 +59,10 @@ def seal_ops(store: Store, keys: MailboxKeys, writer: Writer, ops: list[str]) ->
 
     Returns the number of entries written.
     """
-    batches = _batches(ops)
-    for batch in batches:
-        append_own(store, keys, writer, {"ops": batch})
-    return len(batches)
+    grouped = batches(ops)
+    for batch in grouped:
+        append_own(store, keys, writer, {"ops": batch, "v": OPS_VERSION})
+    return len(grouped)
 
 
 def seal_outbox(store: Store, keys: MailboxKeys, writer: Writer) -> int:

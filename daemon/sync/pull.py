@@ -7,8 +7,9 @@ refused entry leaves the store exactly as it was.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from carnet.daemon.store import Store
@@ -20,6 +21,8 @@ from carnet.protocol.feed import FeedHead
 from carnet.protocol.mailbox import MailboxKeys
 
 TrustCheck = Callable[[bytes, bytes], bool]
+# How long a snapshot's state may be missing before the relay is deemed to withhold it.
+STATE_WAIT = 600
 Apply = Callable[[OpenedEntry], str]
 
 
@@ -54,6 +57,21 @@ def apply_ops(store: Store, entry: OpenedEntry) -> str:
     return newest
 
 
+@dataclass
+class _Position:
+    """Where a pull stands: what it would commit if it ended here."""
+
+    cursor: int
+    heads: dict[bytes, FeedHead]
+    accepted: int
+    snapshot: int = 0  # cursor of the newest snapshot opening read
+    version: int = 0  # newest version of operations its writers knew
+
+    def copy(self) -> _Position:
+        heads = {w: replace(h) for w, h in self.heads.items()}
+        return replace(self, heads=heads)
+
+
 async def pull(
     store: Store,
     relay: RelayClient,
@@ -62,42 +80,64 @@ async def pull(
     own_writer: bytes,
     apply: Apply | None = None,
 ) -> PullResult:
-    start = cursor = read_cursor(store, keys)
-    heads: dict[bytes, FeedHead] = {}
+    start = read_cursor(store, keys)
+    at = _Position(start, {}, 0)
     applied: dict[bytes, tuple[int, bytes]] = {}
     accepted: list[OpenedEntry] = []
-    newest_snapshot = 0
+    # Snapshots whose state has not all arrived: writer -> seq of its last entry of
+    # state; and the position just before the first of them, kept if it never does.
+    incomplete: dict[bytes, int] = {}
+    before_incomplete: _Position | None = None
 
     def head_of(writer: bytes) -> FeedHead:
-        if writer not in heads:
-            heads[writer] = load_head(store, keys, writer)
+        if writer not in at.heads:
+            at.heads[writer] = load_head(store, keys, writer)
             applied[writer] = load_applied(store, keys, writer)
-        return heads[writer]
+        return at.heads[writer]
 
     try:
         while True:
-            page = await relay.read(keys, cursor)
-            for at, entry in page.entries:
+            page = await relay.read(keys, at.cursor)
+            for cursor, entry in page.entries:
                 if entry.writer == own_writer:
+                    at.cursor = cursor
                     continue  # our own entries: already applied when written
                 opened = open_entry(keys, entry, trusted)
-                vouched = snapshot.claims(opened.body)
-                head_of(opened.writer).accept(opened, snapshot=vouched is not None)
-                if vouched is not None:
-                    newest_snapshot = at
-                    for writer, (seq, head) in vouched.items():
+                found = snapshot.parse(opened.body)
+                if found is not None and not incomplete:
+                    before_incomplete = at.copy()
+                # A gap before an opening is history its state covers, unless the
+                # writer's previous snapshot still lacks state: that is withheld.
+                head = head_of(opened.writer)
+                head.accept(opened, snapshot=found is not None and opened.writer not in incomplete)
+                if head.seq >= incomplete.get(opened.writer, head.seq + 1):
+                    del incomplete[opened.writer]
+                if found is not None:
+                    if found.entries:
+                        incomplete[opened.writer] = opened.seq + found.entries
+                    at.snapshot = cursor
+                    for writer, (seq, digest) in found.heads.items():
                         if writer != own_writer:
-                            head_of(writer).cover(seq, head, writer)
+                            head_of(writer).cover(seq, digest, writer)
+                at.version = max(at.version, snapshot.version(opened.body))
                 if not already_applied(opened, *applied[opened.writer]):
                     accepted.append(opened)
-            cursor = page.cursor
+                at.cursor = cursor
+                at.accepted = len(accepted)
+            at.cursor = max(at.cursor, page.cursor)
             if not page.more:
                 break
+        if waiting_for_state(store, keys, bool(incomplete)) and before_incomplete is not None:
+            # Not all of a snapshot's state is on the relay yet (its writer is still
+            # pushing): stop before its opening and read from there next time,
+            # rather than adopt what it vouches for without it.
+            at = before_incomplete
+            del accepted[at.accepted :]
     except AttackDetected as exc:
         store.add_alert(str(exc))
         raise
-    if cursor == start:
-        return PullResult(0, 0, cursor)
+    if at.cursor == start:
+        return PullResult(0, 0, start)
     applier = apply or (lambda e: apply_ops(store, e))
     ops = 0
     with store.transaction():
@@ -107,8 +147,38 @@ async def pull(
             ops += len(opened.body.get("ops", []))
         if newest:
             store.observe(newest)
-        save_position(store, keys, heads, cursor, newest_snapshot)
-    return PullResult(len(accepted), ops, cursor)
+        save_position(store, keys, at.heads, at.cursor, at.snapshot, at.version)
+    return PullResult(len(accepted), ops, at.cursor)
+
+
+def waiting_for_state(store: Store, keys: MailboxKeys, incomplete: bool) -> bool:
+    """Whether a pull must stop before a snapshot whose state is incomplete.
+
+    Its writer pushes the state right behind the opening, so it arrives within
+    moments. After STATE_WAIT seconds the device says so, once: either the
+    writer went offline in the middle of its push, or the relay withholds it.
+    """
+    key = f"snapshot_waiting:{keys.hex_id}"
+    waiting = store.get_meta(key)
+    if not incomplete:
+        if waiting is not None:
+            with store.transaction():
+                store.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        return False
+    if waiting is None:
+        with store.transaction():
+            store.set_meta(key, f"{time.time()},0")
+        return True
+    since, said = waiting.split(",")
+    if said == "0" and time.time() - float(since) > STATE_WAIT:
+        store.add_alert(
+            f"a snapshot's contents have been missing from the relay for over "
+            f"{STATE_WAIT // 60} minutes (its device went offline while sending them, or the "
+            "relay withholds them); this device reads nothing past it until they arrive"
+        )
+        with store.transaction():
+            store.set_meta(key, f"{since},1")
+    return True
 
 
 def load_applied(store: Store, keys: MailboxKeys, writer: bytes) -> tuple[int, bytes]:
@@ -132,10 +202,15 @@ def already_applied(entry: OpenedEntry, applied: int, applied_head: bytes) -> bo
 
 
 def save_position(
-    store: Store, keys: MailboxKeys, heads: dict[bytes, FeedHead], cursor: int, snapshot_at: int = 0
+    store: Store,
+    keys: MailboxKeys,
+    heads: dict[bytes, FeedHead],
+    cursor: int,
+    snapshot_at: int = 0,
+    version: int = 0,
 ) -> None:
-    """Record the accepted feed heads, the read cursor and the newest snapshot seen
-    (inside a transaction)."""
+    """Record the accepted feed heads and the read cursor, with the newest snapshot
+    and version of operations seen (inside a transaction)."""
     store.conn.executemany(
         "INSERT INTO feed_in (mailbox, writer, seq, head, floor_seq, floor_head) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (mailbox, writer) DO UPDATE SET "
@@ -144,8 +219,8 @@ def save_position(
         [(keys.hex_id, w, h.seq, h.head, h.floor_seq, h.floor_head) for w, h in heads.items()],
     )
     store.conn.execute(
-        "INSERT INTO cursors (mailbox, cursor, snapshot) VALUES (?, ?, ?) "
+        "INSERT INTO cursors (mailbox, cursor, snapshot, version) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (mailbox) DO UPDATE SET cursor = excluded.cursor, "
-        "snapshot = max(snapshot, excluded.snapshot)",
-        (keys.hex_id, cursor, snapshot_at),
+        "snapshot = max(snapshot, excluded.snapshot), version = max(version, excluded.version)",
+        (keys.hex_id, cursor, snapshot_at, version),
     )

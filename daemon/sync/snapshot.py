@@ -7,10 +7,13 @@ end of its round, pushes it, then asks the relay to drop every entry before
 the snapshot's opening, but only if all of them are covered: entries at or
 below the read cursor the state was taken at (everything there was applied),
 and this device's own. Another device's entry between that cursor and the
-opening is not in the state, so compaction then waits for a later snapshot.
+opening is not in the state, so the device then snapshots again next round.
 
-The snapshot to compact for is remembered in the store (meta), so a crash
-between sealing, pushing and compacting only delays the compaction.
+A device never snapshots history that a newer version of carnet wrote to: its
+state would leave out what only the newer version understands.
+
+What to compact for is remembered in the store (meta) until the relay has
+answered, so a crash between sealing, pushing and compacting only delays it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from carnet.daemon.sync.pull import read_cursor
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.protocol import snapshot
 from carnet.protocol.envelope import Writer
+from carnet.protocol.errors import NewerVersionWrote
 from carnet.protocol.mailbox import MailboxKeys
 
 # A snapshot is due after this many entries since the newest one, and after at
@@ -30,24 +34,33 @@ SNAPSHOT_AFTER = 1000
 KEEP_RATIO = 4
 
 
-def _pending(keys: MailboxKeys) -> str:
-    """Meta key: "opening seq,cursor covered" of the snapshot to compact `keys` for."""
-    return f"snapshot_pending:{keys.hex_id}"
+def _meta(name: str, keys: MailboxKeys) -> str:
+    """Meta keys, per mailbox: ``pending`` ("opening seq,cursor covered") of the
+    snapshot to compact for; ``entries`` of this device's last snapshot;
+    ``retry`` after a snapshot that could not be compacted behind."""
+    return f"snapshot_{name}:{keys.hex_id}"
 
 
-def _size(keys: MailboxKeys) -> str:
-    """Meta key: how many entries this device's last snapshot of `keys` took."""
-    return f"snapshot_entries:{keys.hex_id}"
+def _position(store: Store, keys: MailboxKeys) -> tuple[int, int, int]:
+    """The read cursor, the newest snapshot's cursor and the newest version seen."""
+    row = store.conn.execute(
+        "SELECT cursor, snapshot, version FROM cursors WHERE mailbox = ?", (keys.hex_id,)
+    ).fetchone()
+    return row if row else (0, 0, 0)
+
+
+def allowed(store: Store, keys: MailboxKeys) -> bool:
+    """False once a newer version of carnet wrote to this mailbox."""
+    return _position(store, keys)[2] <= snapshot.OPS_VERSION
 
 
 def due(store: Store, keys: MailboxKeys) -> bool:
-    """Whether enough entries arrived since the newest snapshot seen or written."""
-    row = store.conn.execute(
-        "SELECT cursor, snapshot FROM cursors WHERE mailbox = ?", (keys.hex_id,)
-    ).fetchone()
-    cursor, newest = row if row else (0, 0)
-    size = int(store.get_meta(_size(keys), "0") or 0)
-    return cursor - newest >= max(SNAPSHOT_AFTER, KEEP_RATIO * size)
+    """Whether enough entries arrived since the newest snapshot seen or written
+    (or the last one could not be compacted behind), and this version may write one."""
+    cursor, newest, _ = _position(store, keys)
+    size = int(store.get_meta(_meta("entries", keys), "0") or 0)
+    grown = cursor - newest >= max(SNAPSHOT_AFTER, KEEP_RATIO * size)
+    return allowed(store, keys) and (grown or bool(store.get_meta(_meta("retry", keys))))
 
 
 def covered_heads(store: Store, keys: MailboxKeys) -> snapshot.Heads:
@@ -68,26 +81,30 @@ def covered_heads(store: Store, keys: MailboxKeys) -> snapshot.Heads:
 def seal(store: Store, keys: MailboxKeys, writer: Writer, state: list[str]) -> int:
     """Seal `state` (encoded operations) as a snapshot in this device's feed; returns
     its entries. The caller pushes them; ``compact`` does the rest."""
+    if not allowed(store, keys):
+        raise NewerVersionWrote()
+    parts = outbox.batches(state)
     with store.transaction():
         covers = read_cursor(store, keys)
-        opening = outbox.append_own(
-            store, keys, writer, snapshot.opening(covered_heads(store, keys))
-        )
-        entries = 1 + outbox.seal_ops(store, keys, writer, state)
-        store.set_meta(_pending(keys), f"{opening.seq},{covers}")
-        store.set_meta(_size(keys), str(entries))
-    return entries
+        body = snapshot.opening(covered_heads(store, keys), len(parts))
+        opening = outbox.append_own(store, keys, writer, body)
+        for part in parts:
+            outbox.append_own(store, keys, writer, {"ops": part, "v": snapshot.OPS_VERSION})
+        store.set_meta(_meta("pending", keys), f"{opening.seq},{covers}")
+        store.set_meta(_meta("entries", keys), str(1 + len(parts)))
+        store.conn.execute("DELETE FROM meta WHERE key = ?", (_meta("retry", keys),))
+    return 1 + len(parts)
 
 
 def forget_pending(store: Store, keys: MailboxKeys) -> None:
     """Drop the snapshot to compact `keys` for (inside a transaction): its cursors
     no longer mean anything once the relay lost the mailbox."""
-    store.conn.execute("DELETE FROM meta WHERE key = ?", (_pending(keys),))
+    store.conn.execute("DELETE FROM meta WHERE key = ?", (_meta("pending", keys),))
 
 
 async def compact(store: Store, relay: RelayClient, keys: MailboxKeys, own: bytes) -> int:
     """Compact for the pending snapshot once it is on the relay; returns the entries dropped."""
-    pending = store.get_meta(_pending(keys))
+    pending = store.get_meta(_meta("pending", keys))
     if not pending:
         return 0
     opening_seq, covers = (int(part) for part in pending.split(","))
@@ -97,15 +114,18 @@ async def compact(store: Store, relay: RelayClient, keys: MailboxKeys, own: byte
     if not pushed or not pushed[0]:
         return 0
     at, covered = await _find_opening(relay, keys, own, opening_seq, covers)
+    dropped = await relay.compact(keys, at) if at and covered else 0
     with store.transaction():
         forget_pending(store, keys)
+        if at and not covered:
+            store.set_meta(_meta("retry", keys), "1")
         if at:
             store.conn.execute(
                 "INSERT INTO cursors (mailbox, cursor, snapshot) VALUES (?, 0, ?) "
                 "ON CONFLICT (mailbox) DO UPDATE SET snapshot = max(snapshot, excluded.snapshot)",
                 (keys.hex_id, at),
             )
-    return await relay.compact(keys, at) if at and covered else 0
+    return dropped
 
 
 async def _find_opening(

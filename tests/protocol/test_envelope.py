@@ -14,6 +14,7 @@ from carnet.protocol.envelope import (
 )
 from carnet.protocol.errors import TamperedEntry, UnsupportedVersion
 from carnet.protocol.mailbox import MailboxKeys
+from carnet.protocol.wire import MAX_ENTRY_BYTES
 
 
 def trust(identity: SigningKey):
@@ -86,3 +87,12 @@ def test_unknown_version_is_refused(keys: MailboxKeys, writer: Writer, identity:
     future = Entry(entry.writer, 1, b"\x02" + entry.data[1:])
     with pytest.raises(UnsupportedVersion):
         open_entry(keys, future, trust(identity))
+
+
+def test_no_entry_larger_than_the_protocol_allows_is_sealed(
+    keys: MailboxKeys, writer: Writer
+) -> None:
+    largest = seal(keys, writer, 1, GENESIS, {"ops": ["x" * 60_000]})
+    assert len(largest.data) <= MAX_ENTRY_BYTES
+    with pytest.raises(ValueError, match="exceeds the padded maximum"):
+        seal(keys, writer, 1, GENESIS, {"ops": ["x" * 66_000]})

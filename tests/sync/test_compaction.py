@@ -8,16 +8,20 @@ SQLite file.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from carnet.daemon.records import RECORD_LIMIT
 from carnet.daemon.sharing.vault_ops import state_ops
-from carnet.daemon.sync import snapshot
+from carnet.daemon.sync import outbox, pull, snapshot
+from carnet.daemon.sync.pull import read_cursor
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.daemon.sync.transfer import push
+from carnet.protocol.errors import RelayUnreachable
 from tests.sharing.conftest import Person, add, init, join, pinned_pair
 from tests.support.postgres import pg_cluster, pg_dsn
 from tests.support.relay_backends import BackendRelay, backend_relay
@@ -139,6 +143,8 @@ def test_compaction_waits_while_another_device_wrote_after_the_snapshot_state(
     stored = vault_entries(relay, laptop)
     assert asyncio.run(snapshot_without_pulling()) == 0
     assert vault_entries(relay, laptop)[: len(stored)] == stored  # the phone's is not covered
+    with laptop.device() as device:  # so the next round tries again, whatever the history
+        assert snapshot.due(device.store, device.unlock().vault_mailbox)
     assert laptop.json("compact")["compacted"] > 0  # the next snapshot has it
     tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
     assert "Dr Race" in {r["practitioner"] for r in records(tablet)}
@@ -229,3 +235,132 @@ def test_shares_contacts_and_the_audit_log_survive_compaction(
     patient_phone.run("sync")
     doctor_tablet.run("sync")
     assert "Dr Later" in {r["practitioner"] for r in doctor_tablet.json("list", "--patient", "ana")}
+
+
+def test_a_compaction_the_relay_did_not_answer_is_tried_again(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    history(laptop, 3, "L")
+
+    async def snapshot_then_lose_the_relay() -> None:
+        with laptop.device() as device:
+            secrets = device.unlock()
+            keys, store = secrets.vault_mailbox, device.store
+            snapshot.seal(store, keys, secrets.writer, state_ops(store))
+            async with RelayClient(device.config.relay) as client:
+                await push(store, client, keys, None)
+                relay.stop()
+                with pytest.raises(RelayUnreachable):
+                    await snapshot.compact(
+                        store, client, keys, keys.writer_tag(secrets.writer.public_key)
+                    )
+
+    asyncio.run(snapshot_then_lose_the_relay())
+    relay.restart()
+    report = laptop.json("sync")
+    assert report["compacted"] > 0 and report["snapshot_entries"] == 0
+
+
+def test_a_record_merged_larger_than_one_device_may_write_still_snapshots(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    record = add(laptop, "cardiology", "2027-01-10T09:00+01:00")
+    laptop.run("sync")
+    phone.run("sync")
+    emoji = "😀" * 4000  # 16,000 bytes of UTF-8
+
+    def fill(person: Person, big: tuple[str, str], rest: str) -> None:
+        """Two big fields, and a third filling the record up to what one device may write."""
+        shown = {**person.json("show", record), big[0]: emoji, big[1]: emoji, rest: ""}
+        room = RECORD_LIMIT - len(json.dumps(shown, ensure_ascii=False).encode())
+        values = {big[0]: emoji, big[1]: emoji, rest: "😀" * (room // 4 - 1)}
+        person.run("edit", record, *(a for k, v in values.items() for a in (f"--{k}", v)))
+
+    fill(laptop, ("notes", "reason"), "practitioner-id")
+    fill(phone, ("location", "patient-instruction"), "practitioner")
+    for device in (laptop, phone, laptop):
+        device.run("sync")
+    assert laptop.json("compact")["compacted"] > 0
+    add(laptop, "dermatology", "2027-02-10T09:00+01:00", "Dr Next")
+    laptop.run("sync")
+    phone.run("sync")
+    tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
+    assert records(tablet) == records(phone) == records(laptop)
+    assert tablet.json("show", record)["location"] == emoji
+
+
+def test_a_device_never_compacts_what_a_newer_version_wrote(
+    relay: RelayProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    newer = init(tmp_path / "newer", relay.url, "Ana")
+    older = join(tmp_path / "older", newer, relay.url, "older")
+    add(newer, "cardiology", "2027-01-10T09:00+01:00")
+    with newer.device() as device:  # what a version 2 would write: a kind version 1 skips
+        secrets = device.unlock()
+        with device.store.transaction():
+            body = {"ops": [{"t": "reminder-pref", "lead": 60}], "v": 2}
+            outbox.append_own(device.store, secrets.vault_mailbox, secrets.writer, body)
+    newer.run("sync")
+    monkeypatch.setattr(snapshot, "SNAPSHOT_AFTER", 1)
+    assert older.json("sync")["snapshot_entries"] == 0  # due by size, but not allowed
+    refused = older.run("compact", code=1)
+    assert "A newer version of carnet wrote to this vault" in refused.output
+    entries = vault_entries(relay, newer)
+    assert entries[0][0] == 1  # nothing compacted
+
+
+def test_a_reader_waits_for_a_snapshots_state_and_says_when_it_is_withheld(
+    relay: RelayProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    history(laptop, 3, "L")
+    laptop.run("compact")
+    opening, writer, _ = vault_entries(relay, laptop)[0]
+    db = sqlite3.connect(next(relay.data_dir.glob("*.sqlite3")), isolation_level=None)
+    db.execute("DELETE FROM entries WHERE writer = ? AND cursor > ?", (writer, opening))
+    db.close()  # the relay serves the opening, not the state after it
+    tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
+    assert records(tablet) == [] and not alerts(tablet)
+    with tablet.device() as device:
+        keys = device.unlock().vault_mailbox
+        assert read_cursor(device.store, keys) < opening  # nothing vouched for adopted
+    monkeypatch.setattr(pull, "STATE_WAIT", 0)
+    for _ in range(2):
+        tablet.run("sync")
+    said = [a for a in alerts(tablet) if "snapshot's contents have been missing" in a["message"]]
+    assert len(said) == 1 and records(tablet) == []
+
+
+def test_a_reader_finishes_a_snapshot_whose_state_arrives_later(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    history(laptop, 3, "L")
+    phone.run("sync")
+
+    async def push_the_opening_only() -> None:
+        with laptop.device() as device:
+            secrets = device.unlock()
+            keys, store = secrets.vault_mailbox, device.store
+            snapshot.seal(store, keys, secrets.writer, state_ops(store))
+            first = outbox.unpushed(store, keys, 1)
+            async with RelayClient(device.config.relay) as client:
+                await client.append(keys, first)
+            outbox.mark_pushed(store, keys, first[-1].seq)
+
+    asyncio.run(push_the_opening_only())
+    with phone.device() as device:
+        keys = device.unlock().vault_mailbox
+        before = read_cursor(device.store, keys)
+    phone.run("sync")  # the opening alone: the phone stops before it
+    with phone.device() as device:
+        assert read_cursor(device.store, keys) == before
+    assert laptop.json("sync")["compacted"] > 0  # the rest of the state, then compaction
+    phone.run("sync")
+    tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
+    assert records(tablet) == records(phone) == records(laptop)
+    assert not alerts(phone) and not alerts(tablet)

@@ -16,8 +16,9 @@
   1,000 mailboxes), then append and read (one entry at a random cursor)
   latency measured at 10,000 entries and again at `--growth` entries.
 
-Each scenario also prints the CPU the relay processes used (in cores): the
-load generator runs on the same machine and competes for it.
+Each scenario also prints the CPU the relay processes used (in cores), and how
+busy the whole machine was: the load generator, PostgreSQL and anything else
+running share its cores (run twice, on a quiet machine, before trusting a figure).
 
 The relays run with rate limits off (all load comes from one address) and
 log_level warning (an access log line per request would be measured too).
@@ -459,13 +460,28 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
 @contextlib.contextmanager
 def cpu_report(stack: Stack) -> Iterator[None]:
+    """The relays' CPU, and the whole machine's: the load generator, the database and
+    anything else running compete for the same cores, and a busy machine skews figures."""
     pids = [node.proc.pid for node in stack.nodes if node.proc]
     used, started = cpu_seconds(pids), time.perf_counter()
+    busy, total = machine_busy()
     yield
     cores = (cpu_seconds(pids) - used) / (time.perf_counter() - started)
-    print(f"  relay CPU: {cores:.2f} cores over {len(pids)} process(es)")
+    busy_after, total_after = machine_busy()
+    machine = (os.cpu_count() or 1) * (busy_after - busy) / max(1, total_after - total)
+    print(
+        f"  relay CPU: {cores:.2f} cores over {len(pids)} process(es); machine busy:"
+        f" {machine:.2f} of {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -114,6 +114,10 @@ class Relay:
             request, "limit", wire.MAX_PAGE_ENTRIES, 1, wire.MAX_PAGE_ENTRIES
         )
         page, more = await self.storage.read(mailbox_id, after, limit, wire.MAX_PAGE_BYTES)
+        # An empty page says where the mailbox ends if that is before `after`: a
+        # device that read further than this relay holds (restored from an older
+        # backup) learns it, and sends its copy again.
+        end = page[-1].cursor if page else min(after, await self.storage.latest_cursor(mailbox_id))
         return web.json_response(
             {
                 "entries": [
@@ -125,7 +129,7 @@ class Relay:
                     }
                     for row in page
                 ],
-                "cursor": page[-1].cursor if page else after,
+                "cursor": end,
                 "more": more,
             }
         )

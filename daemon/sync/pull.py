@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from carnet.daemon.store import Store
-from carnet.daemon.sync.relay_client import RelayClient
+from carnet.daemon.sync import transfer
+from carnet.daemon.sync.relay_client import MailboxBehind, RelayClient
 from carnet.protocol import snapshot
 from carnet.protocol.envelope import OpenedEntry, open_entry
-from carnet.protocol.errors import AttackDetected, ForkedFeed
+from carnet.protocol.errors import AttackDetected, ForkedFeed, MissingEntry, ReplayedEntry
 from carnet.protocol.feed import FeedHead
 from carnet.protocol.mailbox import MailboxKeys
 
@@ -80,6 +81,40 @@ async def pull(
     own_writer: bytes,
     apply: Apply | None = None,
 ) -> PullResult:
+    """Read, verify and apply what follows the stored cursor; raises AttackDetected
+    (after recording an alert) if the relay served anything that fails verification.
+
+    A relay restored from an older backup holds less than this device has read
+    (its latest cursor is behind this device's), or, once writers have sent
+    their feeds again, serves entries this device has seen under later cursors:
+    that looks like a replay or a gap from where this device stands. Either way
+    the device handles it as a relay's data loss (``transfer.recover``: it sends
+    its own feed again) and reads the mailbox again from its start; a replay or
+    a gap that is really there is refused all the same.
+    """
+    try:
+        try:
+            return await _pull(store, relay, keys, trusted, own_writer, apply)
+        except MailboxBehind:
+            pass
+        except (ReplayedEntry, MissingEntry):
+            if read_cursor(store, keys) == 0:
+                raise
+        await transfer.recover(store, keys, None)
+        return await _pull(store, relay, keys, trusted, own_writer, apply)
+    except AttackDetected as exc:
+        store.add_alert(str(exc))
+        raise
+
+
+async def _pull(
+    store: Store,
+    relay: RelayClient,
+    keys: MailboxKeys,
+    trusted: TrustCheck,
+    own_writer: bytes,
+    apply: Apply | None,
+) -> PullResult:
     start = read_cursor(store, keys)
     at = _Position(start, {}, 0)
     applied: dict[bytes, tuple[int, bytes]] = {}
@@ -95,47 +130,45 @@ async def pull(
             applied[writer] = load_applied(store, keys, writer)
         return at.heads[writer]
 
-    try:
-        while True:
-            page = await relay.read(keys, at.cursor)
-            for cursor, entry in page.entries:
-                if entry.writer == own_writer:
-                    at.cursor = cursor
-                    continue  # our own entries: already applied when written
-                opened = open_entry(keys, entry, trusted)
-                found = snapshot.parse(opened.body)
-                if found is not None and not incomplete:
-                    before_incomplete = at.copy()
-                # A gap before an opening is history its state covers, unless the
-                # writer's previous snapshot still lacks state: that is withheld.
-                head = head_of(opened.writer)
-                head.accept(opened, snapshot=found is not None and opened.writer not in incomplete)
-                if head.seq >= incomplete.get(opened.writer, head.seq + 1):
-                    del incomplete[opened.writer]
-                if found is not None:
-                    if found.entries:
-                        incomplete[opened.writer] = opened.seq + found.entries
-                    at.snapshot = cursor
-                    for writer, (seq, digest) in found.heads.items():
-                        if writer != own_writer:
-                            head_of(writer).cover(seq, digest, writer)
-                at.version = max(at.version, snapshot.version(opened.body))
-                if not already_applied(opened, *applied[opened.writer]):
-                    accepted.append(opened)
+    while True:
+        page = await relay.read(keys, at.cursor)
+        if page.cursor < at.cursor:
+            raise MailboxBehind(f"{page.cursor} < {at.cursor}")
+        for cursor, entry in page.entries:
+            if entry.writer == own_writer:
                 at.cursor = cursor
-                at.accepted = len(accepted)
-            at.cursor = max(at.cursor, page.cursor)
-            if not page.more:
-                break
-        if waiting_for_state(store, keys, bool(incomplete)) and before_incomplete is not None:
-            # Not all of a snapshot's state is on the relay yet (its writer is still
-            # pushing): stop before its opening and read from there next time,
-            # rather than adopt what it vouches for without it.
-            at = before_incomplete
-            del accepted[at.accepted :]
-    except AttackDetected as exc:
-        store.add_alert(str(exc))
-        raise
+                continue  # our own entries: already applied when written
+            opened = open_entry(keys, entry, trusted)
+            found = snapshot.parse(opened.body)
+            if found is not None and not incomplete:
+                before_incomplete = at.copy()
+            # A gap before an opening is history its state covers, unless the
+            # writer's previous snapshot still lacks state: that is withheld.
+            head = head_of(opened.writer)
+            head.accept(opened, snapshot=found is not None and opened.writer not in incomplete)
+            if head.seq >= incomplete.get(opened.writer, head.seq + 1):
+                del incomplete[opened.writer]
+            if found is not None:
+                if found.entries:
+                    incomplete[opened.writer] = opened.seq + found.entries
+                at.snapshot = cursor
+                for writer, (seq, digest) in found.heads.items():
+                    if writer != own_writer:
+                        head_of(writer).cover(seq, digest, writer)
+            at.version = max(at.version, snapshot.version(opened.body))
+            if not already_applied(opened, *applied[opened.writer]):
+                accepted.append(opened)
+            at.cursor = cursor
+            at.accepted = len(accepted)
+        at.cursor = max(at.cursor, page.cursor)
+        if not page.more:
+            break
+    if waiting_for_state(store, keys, bool(incomplete)) and before_incomplete is not None:
+        # Not all of a snapshot's state is on the relay yet (its writer is still
+        # pushing): stop before its opening and read from there next time,
+        # rather than adopt what it vouches for without it.
+        at = before_incomplete
+        del accepted[at.accepted :]
     if at.cursor == start:
         return PullResult(0, 0, start)
     applier = apply or (lambda e: apply_ops(store, e))

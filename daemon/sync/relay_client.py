@@ -47,6 +47,11 @@ class FeedBehind(RelayRefused):
     """The relay lacks earlier entries of this device's feed (it lost data):"""
 
 
+class MailboxBehind(RelayRefused):
+    """The relay holds less of a mailbox than this device has read (restored from an
+    older backup):"""
+
+
 class RelayBusy(RelayUnreachable):
     """The relay is busy (rate limited, or its database is unavailable); retry later:"""
 

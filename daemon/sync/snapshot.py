@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from carnet.daemon.store import Store
 from carnet.daemon.sync import outbox
-from carnet.daemon.sync.pull import read_cursor
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.protocol import snapshot
 from carnet.protocol.envelope import Writer
@@ -85,7 +84,7 @@ def seal(store: Store, keys: MailboxKeys, writer: Writer, state: list[str]) -> i
         raise NewerVersionWrote()
     parts = outbox.batches(state)
     with store.transaction():
-        covers = read_cursor(store, keys)
+        covers = _position(store, keys)[0]
         body = snapshot.opening(covered_heads(store, keys), len(parts))
         opening = outbox.append_own(store, keys, writer, body)
         for part in parts:

@@ -1,18 +1,21 @@
 """The shared backend: PostgreSQL through asyncpg, for one or several relay processes.
 
-Each request is one short transaction on a pooled connection. An append locks
-its mailbox row (``SELECT … FOR UPDATE``), so cursors are allocated by one
-transaction at a time per mailbox, whichever relay process it comes from;
-appends to different mailboxes run in parallel. The common append (every entry
-its writer's next, within the quota) is one statement, so one round trip with
-no BEGIN/COMMIT (``_APPEND_FAST``); anything else (a retry, a gap, a conflict,
-an overflow, no such mailbox, a race with another append) writes nothing there
-and takes the general path, a transaction where ``appending.plan_append``
-decides. PostgreSQL makes a commit
-durable before it returns (``synchronous_commit``, on by default), and groups
-concurrent commits into one WAL flush by itself, so no group commit is needed
-here. Subscribers hear of appends through LISTEN/NOTIFY (``postgres_listen``),
-sent right after the commit, never before.
+Each request is one short transaction on a pooled connection, but appends,
+the bulk of the load, are grouped (``postgres_batch``): the requests that arrive
+while earlier batches are in flight go together, in one statement and one
+commit (``_APPEND_BATCH``), each answered only once that commit is durable
+(``synchronous_commit`` stays on). An append locks its mailbox row (``SELECT …
+FOR UPDATE``; a batch locks its rows in id order, so batches of several relay
+processes never deadlock), so cursors are allocated by one transaction at a
+time per mailbox, whichever relay process it comes from. The batch statement
+takes the common append (every entry its writer's next, within the quota);
+anything else (a retry, a gap, a conflict, an overflow, no such mailbox, a race
+with another append) writes nothing there and takes the general path alone, a
+transaction where ``appending.plan_append`` decides. Grouping is what lets a
+small machine keep up: the cost of an append is the relay's and PostgreSQL's
+CPU per statement and per commit, not the disk's flush. Subscribers hear of
+appends through LISTEN/NOTIFY (``postgres_listen``), sent right after the
+commit, never before.
 
 Erasure locks the mailbox row in one statement and deletes in the next: in
 READ COMMITTED each statement sees what committed before it started, so an
@@ -47,6 +50,7 @@ from carnet.relay.storage.base import (
     UnknownMailbox,
     more_after,
 )
+from carnet.relay.storage.postgres_batch import AppendBatcher, Request
 from carnet.relay.storage.postgres_listen import CHANNEL, Announcer, Listener
 
 SWEEP_BATCH = 64
@@ -93,47 +97,56 @@ _APPEND = """
     )
     UPDATE mailboxes SET latest = $8, entries = $9, bytes = $10 WHERE id = $1
 """
-# The common append in one statement and one round trip (no BEGIN/COMMIT): every
-# entry is its writer's next seq, in order, and the quota holds. It locks the
-# mailbox row, and writes only if that row is unchanged since the statement's
+# The common appends of a batch of requests (one per mailbox), in one statement,
+# one round trip and one commit (no BEGIN/COMMIT): each entry is its writer's
+# next seq, in order, and the quota holds. It locks the batch's mailbox rows in
+# id order (so two batches, from this process or another, never deadlock), and
+# appends to a mailbox only if its row is unchanged since the statement's
 # snapshot (same `latest`: no append committed in between, so the heads it read
 # are current); else, or for anything else (a retry, a gap, a conflict, an
-# overflow, no such mailbox), it writes nothing and returns no row, and the
-# append takes the locked path, where ``plan_append`` judges. Either all of it
-# is written or none: every write is gated by the one `ok` row.
-_APPEND_FAST = """
+# overflow, no such mailbox), it writes nothing to that mailbox and returns no
+# row for it, and that request takes the locked path, where ``plan_append``
+# judges. Per mailbox, all of a request is written or none: every write is gated
+# by the mailbox's one `ok` row. $1: the mailboxes; $3..$6: the entries, each
+# with its mailbox, in request order.
+_APPEND_BATCH = """
     WITH m AS MATERIALIZED (
-        SELECT latest, entries, bytes, expires_at FROM mailboxes WHERE id = $1 FOR UPDATE
+        SELECT id, latest, entries, bytes, expires_at FROM mailboxes
+        WHERE id = ANY($1::bytea[]) ORDER BY id FOR UPDATE
     ), seen AS MATERIALIZED (
-        SELECT latest FROM mailboxes WHERE id = $1
+        SELECT id, latest FROM mailboxes WHERE id = ANY($1::bytea[])
     ), batch AS MATERIALIZED (
-        SELECT b.i, b.writer, b.seq, b.data,
-               coalesce(h.seq, 0) + row_number() OVER (PARTITION BY b.writer ORDER BY b.i)
+        SELECT b.mailbox, b.writer, b.seq, b.data,
+               row_number() OVER (PARTITION BY b.mailbox ORDER BY b.i) AS n,
+               coalesce(h.seq, 0)
+                   + row_number() OVER (PARTITION BY b.mailbox, b.writer ORDER BY b.i)
                    AS expected
-        FROM unnest($3::bytea[], $4::bigint[], $5::bytea[])
-             WITH ORDINALITY AS b(writer, seq, data, i)
-        LEFT JOIN heads h ON h.mailbox = $1 AND h.writer = b.writer
+        FROM unnest($3::bytea[], $4::bytea[], $5::bigint[], $6::bytea[])
+             WITH ORDINALITY AS b(mailbox, writer, seq, data, i)
+        LEFT JOIN heads h ON h.mailbox = b.mailbox AND h.writer = b.writer
     ), ok AS MATERIALIZED (
-        SELECT m.latest AS base, count(*) AS n, sum(octet_length(batch.data)) AS size
-        FROM m, seen, batch
+        SELECT m.id, m.latest AS base, count(*) AS n, sum(octet_length(batch.data)) AS size
+        FROM m JOIN seen ON seen.id = m.id JOIN batch ON batch.mailbox = m.id
         WHERE (m.expires_at IS NULL OR m.expires_at > $2) AND m.latest = seen.latest
-        GROUP BY m.latest, m.entries, m.bytes
+        GROUP BY m.id, m.latest, m.entries, m.bytes
         HAVING bool_and(batch.seq = batch.expected)
-           AND ($6::bigint = 0 OR m.entries + count(*) <= $6::bigint)
-           AND ($7::bigint = 0 OR m.bytes + sum(octet_length(batch.data)) <= $7::bigint)
+           AND ($7::bigint = 0 OR m.entries + count(*) <= $7::bigint)
+           AND ($8::bigint = 0 OR m.bytes + sum(octet_length(batch.data)) <= $8::bigint)
     ), new_entries AS (
         INSERT INTO entries (mailbox, cursor, writer, seq, data)
-        SELECT $1, ok.base + batch.i, batch.writer, batch.seq, batch.data FROM ok, batch
+        SELECT ok.id, ok.base + batch.n, batch.writer, batch.seq, batch.data
+        FROM ok JOIN batch ON batch.mailbox = ok.id
     ), new_heads AS (
         INSERT INTO heads (mailbox, writer, seq)
-        SELECT $1, batch.writer, max(batch.seq) FROM ok, batch GROUP BY batch.writer
+        SELECT ok.id, batch.writer, max(batch.seq)
+        FROM ok JOIN batch ON batch.mailbox = ok.id GROUP BY ok.id, batch.writer
         ON CONFLICT (mailbox, writer) DO UPDATE SET seq = excluded.seq
     )
     UPDATE mailboxes
     SET latest = mailboxes.latest + ok.n, entries = mailboxes.entries + ok.n,
         bytes = mailboxes.bytes + ok.size
-    FROM ok WHERE id = $1
-    RETURNING mailboxes.latest
+    FROM ok WHERE mailboxes.id = ok.id
+    RETURNING mailboxes.id, mailboxes.latest
 """
 _STORED = """
     SELECT writer, seq, data FROM entries
@@ -171,6 +184,7 @@ class PostgresStorage(Storage):
         super().__init__(clock)
         self._pool = pool
         self._announcer = Announcer(pool)
+        self._batcher = AppendBatcher(self._append_batch)
         self._listener: Listener | None = None
         self._closed = False
 
@@ -240,12 +254,6 @@ class PostgresStorage(Storage):
         except UNAVAILABLE:
             raise StorageUnavailable(_UNAVAILABLE_MESSAGE) from None
 
-    async def _fetchval(self, sql: str, *args: object) -> object:
-        try:
-            return await self._pool.fetchval(sql, *args, timeout=COMMAND_TIMEOUT)
-        except UNAVAILABLE:
-            raise StorageUnavailable(_UNAVAILABLE_MESSAGE) from None
-
     async def _republish(self) -> None:
         """After missing notifications: publish every subscribed mailbox's state anew."""
         subscribed = self.hub.mailboxes()
@@ -304,20 +312,39 @@ class PostgresStorage(Storage):
 
     async def append(self, mailbox_id: bytes, entries: Sequence[Entry]) -> tuple[int, int]:
         if entries:
-            latest = await self._fetchval(
-                _APPEND_FAST,
-                mailbox_id,
+            latest = await self._batcher.append(mailbox_id, entries)
+            if latest is not None:
+                return latest, len(entries)
+        return await self._append_locked(mailbox_id, entries)
+
+    async def _append_batch(self, batch: list[Request]) -> dict[bytes, int]:
+        """The common appends of `batch` (one request per mailbox), in one statement."""
+        mailboxes = [request.mailbox_id for request in batch]
+        owners = [r.mailbox_id for r in batch for _ in r.entries]
+        entries = [entry for request in batch for entry in request.entries]
+        try:
+            rows = await self._pool.fetch(
+                _APPEND_BATCH,
+                mailboxes,
                 self.clock(),
+                owners,
                 [e.writer for e in entries],
                 [e.seq for e in entries],
                 [e.data for e in entries],
                 self.quota.max_entries or 0,
                 self.quota.max_bytes or 0,
+                timeout=COMMAND_TIMEOUT,
             )
-            if latest is not None:
-                self._announcer.announce(mailbox_id.hex(), int(latest))
-                return int(latest), len(entries)
-        return await self._append_locked(mailbox_id, entries)
+        except UNAVAILABLE:
+            raise StorageUnavailable(_UNAVAILABLE_MESSAGE) from None
+        except asyncpg.PostgresError:
+            # Not expected (the statement checks what could fail), but the statement
+            # wrote nothing: let each request be judged alone on the locked path.
+            return {}
+        latest = {bytes(row["id"]): int(row["latest"]) for row in rows}
+        for mailbox_id, cursor in latest.items():
+            self._announcer.announce(mailbox_id.hex(), cursor)
+        return latest
 
     async def _append_locked(self, mailbox_id: bytes, entries: Sequence[Entry]) -> tuple[int, int]:
         """The general append: lock, read, ``plan_append``, write, in one transaction."""
@@ -423,6 +450,7 @@ class PostgresStorage(Storage):
         if self._closed:
             return
         self._closed = True
+        await self._batcher.close()
         await self._announcer.close()
         if self._listener is not None:
             await self._listener.close()

@@ -22,7 +22,7 @@ from carnet.protocol.errors import RelayError
 from carnet.relay.metrics import parse
 from carnet.relay.pg_cluster import PostgresCluster
 from tests.relay import devices
-from tests.relay.helpers import Api
+from tests.relay.helpers import Api, new_keys, raw_entry, stored
 from tests.support.postgres import start_cluster
 from tests.support.relay_process import RelayProcess, start_relay
 
@@ -164,3 +164,48 @@ async def test_restarting_the_database_or_a_node_mid_sync_loses_nothing(
     await devices.sync(phone, one.url)
     assert devices.practitioners(phone) == {f"Dr {n}" for n in range(60)}
     assert one.logs().count("database notifications restored") == 1
+
+
+async def test_concurrent_appends_through_both_nodes_are_grouped_yet_each_its_own(
+    tmp_path: Path, dsn: str
+) -> None:
+    """Many clients at once, through both nodes: each node groups its appends into shared
+    commits, and still every append is answered for itself (a gap refused alone) and
+    every mailbox's cursors stay contiguous, whichever node wrote."""
+    unlimited = ("--database", dsn, "--rate-per-address", "0", "--rate-per-connection", "0")
+    with (
+        start_relay(tmp_path / "node1", *unlimited) as one,
+        start_relay(tmp_path / "node2", *unlimited) as two,
+    ):
+        await _append_through(one, two)
+
+
+async def _append_through(one: RelayProcess, two: RelayProcess) -> None:
+    nodes = (one, two)
+    mailboxes = [new_keys() for _ in range(24)]
+    writers = {node.url: os.urandom(16) for node in nodes}
+    rounds = 8
+    async with aiohttp.ClientSession() as session:
+        apis = {node.url: Api(session, node.url) for node in nodes}
+        for keys in mailboxes:
+            assert (await apis[one.url].create(keys)).status == 201
+
+        async def feed(url: str) -> list[int]:
+            statuses: list[int] = []
+            for seq in range(1, rounds + 1):
+                replies = await asyncio.gather(
+                    *(apis[url].append(k, [raw_entry(writers[url], seq)]) for k in mailboxes)
+                )
+                statuses += [reply.status for reply in replies]
+            return statuses
+
+        gap = apis[two.url].append(mailboxes[0], [raw_entry(os.urandom(16), 2)])
+        results = await asyncio.gather(feed(one.url), feed(two.url), gap)
+        assert results[0] == results[1] == [200] * (rounds * len(mailboxes))
+        assert (results[2].status, results[2].error) == (409, "seq_gap")
+        for keys in mailboxes:
+            page = await apis[one.url].read(keys)
+            rows = stored(page)
+            assert [cursor for cursor, _, _ in rows] == list(range(1, 2 * rounds + 1))
+            for writer in writers.values():
+                assert [s for _, w, s in rows if w == writer.hex()] == list(range(1, rounds + 1))

@@ -66,3 +66,44 @@ def test_invitations_still_arrive_after_the_relay_lost_the_introduction_mailbox(
     doctor.run("sync")
     specialties = {r["specialty"] for r in doctor.json("list") if r.get("patient") == "ana"}
     assert "dermatology" in specialties
+
+
+def test_a_device_that_only_reads_converges_after_the_relay_is_restored_from_a_backup(
+    pair: tuple[Device, Device], relay: RelayProcess, tmp_path: Path
+) -> None:
+    """The reader's cursor is past everything the restored relay holds; the writers
+    then send their feeds again, in another order than the reader first saw them."""
+    a, reader = pair
+    c = Device(tmp_path / "c")
+    code = a.run("device", "invite").stdout.strip().splitlines()[-1]
+    c.run("init", "--relay", relay.url, "--join", code, "--no-passphrase")
+    add(a, "Dr Before", 1)
+    for device in (a, c, reader):
+        device.run("sync")
+    relay.stop()
+    backup = tmp_path / "backup"
+    shutil.copytree(relay.data_dir, backup)
+    relay.restart()
+    for day in range(2, 6):  # the two writers' entries interleave
+        add(a, f"Dr A{day}", day)
+        a.run("sync")
+        add(c, f"Dr C{day}", day)
+        c.run("sync")
+    reader.run("sync")
+    relay.stop()
+    shutil.rmtree(relay.data_dir)
+    shutil.copytree(backup, relay.data_dir)  # last night's backup
+    relay.restart()
+    # A finds the relay behind when it pushes; C, with nothing to push, when it
+    # reads A's entries again under cursors it had passed: each then sends its
+    # feed again, and reads the mailbox from its start.
+    for device in (a, c, a, reader):
+        result = device.run("sync", check=False)
+        assert result.returncode == 0, result.stderr
+    assert reader.records() == a.records() == c.records() and len(reader.records()) == 9
+    told = {}
+    for name, device in (("reader", reader), ("c", c)):  # told of the loss, of no attack
+        alerts = json.loads(device.run("status", "--json").stdout)["alerts"]
+        assert all("lost a mailbox of yours" in a["message"] for a in alerts)
+        told[name] = bool(alerts)
+    assert told["c"]

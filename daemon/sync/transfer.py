@@ -40,7 +40,10 @@ async def recover(store: Store, keys: MailboxKeys, create: Create | None) -> Non
         used = outbox.relay_lost(store, keys)
         snapshot.forget_pending(store, keys)
     if used:
-        store.add_alert("the relay had lost a mailbox of yours; this device sends its copy again")
+        store.add_alert(
+            "the relay had lost entries of a mailbox (erased, or restored from an older "
+            "backup); this device sends its own entries again and reads it from the start"
+        )
     if create is not None:
         await create()
 

@@ -24,13 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from carnet.protocol.envelope import GENESIS
-from carnet.protocol.mailbox import WRITER_TAG_BYTES
+from carnet.protocol import frontier
+from carnet.protocol.frontier import Heads
 
 # The operation kinds and fields this version writes and understands.
 OPS_VERSION = 1
-
-Heads = dict[bytes, tuple[int, bytes]]
 
 
 @dataclass(frozen=True)
@@ -41,8 +39,8 @@ class Opening:
 
 def opening(heads: Heads, entries: int) -> dict[str, Any]:
     """The body of a snapshot's first entry, vouching for `heads`."""
-    hexed = {w.hex(): [seq, h.hex()] for w, (seq, h) in sorted(heads.items())}
-    return {"ops": [], "v": OPS_VERSION, "snap": {"heads": hexed, "entries": entries}}
+    snap = {"heads": frontier.encode(heads), "entries": entries}
+    return {"ops": [], "v": OPS_VERSION, "snap": snap}
 
 
 def version(body: dict[str, Any]) -> int:
@@ -57,19 +55,9 @@ def parse(body: dict[str, Any]) -> Opening | None:
     A malformed opening is none: its gap is then refused as a missing entry.
     """
     snap = body.get("snap")
-    if not isinstance(snap, dict) or not isinstance(snap.get("heads"), dict):
+    if not isinstance(snap, dict):
         return None
-    entries = snap.get("entries")
-    if type(entries) is not int or entries < 0:
-        return None
-    heads: Heads = {}
-    try:
-        for writer, (seq, head) in snap["heads"].items():
-            tag, digest = bytes.fromhex(writer), bytes.fromhex(head)
-            well_formed = len(tag) == WRITER_TAG_BYTES and len(digest) == len(GENESIS)
-            if not well_formed or type(seq) is not int or seq < 1:
-                return None
-            heads[tag] = (seq, digest)
-    except (TypeError, ValueError):
+    entries, heads = snap.get("entries"), frontier.decode(snap.get("heads"))
+    if heads is None or type(entries) is not int or entries < 0:
         return None
     return Opening(heads, entries)

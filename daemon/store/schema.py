@@ -165,3 +165,13 @@ def m005_snapshots(db: Database) -> None:
     db["feed_in"].add_column("floor_head", bytes, not_null_default=b"")
     db["cursors"].add_column("snapshot", int, not_null_default=0)
     db["cursors"].add_column("version", int, not_null_default=0)
+
+
+@migrations()
+def m006_chain(db: Database) -> None:
+    # The hash of every entry accepted from another writer, so that what other
+    # devices say they saw of a chain (protocol/frontier.py) can be checked.
+    db["chain"].create(
+        {"mailbox": str, "writer": bytes, "seq": int, "hash": bytes},
+        pk=("mailbox", "writer", "seq"),
+    )

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from carnet.daemon.store import Store
+from carnet.protocol import frontier
 from carnet.protocol.envelope import GENESIS, Entry, Writer, seal
 from carnet.protocol.mailbox import MailboxKeys
 from carnet.protocol.snapshot import OPS_VERSION
@@ -21,13 +22,13 @@ from carnet.protocol.snapshot import OPS_VERSION
 BODY_BUDGET = 60 * 1024
 
 
-def batches(ops: list[str]) -> list[list[Any]]:
-    """Group encoded operations, in order, into entry bodies of at most BODY_BUDGET."""
+def batches(ops: list[str], budget: int = BODY_BUDGET) -> list[list[Any]]:
+    """Group encoded operations, in order, into entry bodies of at most `budget` bytes."""
     batches: list[list[Any]] = []
-    size = BODY_BUDGET
+    size = budget
     for op in ops:
         encoded = len(op.encode()) + 1
-        if size + encoded > BODY_BUDGET:
+        if size + encoded > budget:
             batches.append([])
             size = 0
         batches[-1].append(json.loads(op))
@@ -54,14 +55,30 @@ def append_own(store: Store, keys: MailboxKeys, writer: Writer, body: dict[str, 
     return entry
 
 
-def seal_ops(store: Store, keys: MailboxKeys, writer: Writer, ops: list[str]) -> int:
-    """Seal encoded operations, in order, as this device's next entries (inside a transaction).
+def heads_seen(store: Store, keys: MailboxKeys) -> frontier.Heads:
+    """Per other writer of the mailbox, the newest entry this device knows the hash
+    of: the head of the chain it verified, or what a snapshot vouched for, if further."""
+    cur = store.conn.execute(
+        "SELECT writer, seq, head, floor_seq, floor_head FROM feed_in WHERE mailbox = ?",
+        (keys.hex_id,),
+    )
+    heads: frontier.Heads = {}
+    for other, seq, head, floor_seq, floor_head in cur:
+        best = max((seq, head), (floor_seq, floor_head))
+        if best[0] > 0:
+            heads[other] = best
+    return heads
 
-    Returns the number of entries written.
+
+def seal_ops(store: Store, keys: MailboxKeys, writer: Writer, ops: list[str]) -> int:
+    """Seal encoded operations, in order, as this device's next entries (inside a
+    transaction), each saying what this device has seen of the other writers
+    (``protocol/frontier.py``). Returns the number of entries written.
     """
-    grouped = batches(ops)
+    seen = frontier.encode(heads_seen(store, keys))
+    grouped = batches(ops, BODY_BUDGET - len(json.dumps(seen)))
     for batch in grouped:
-        append_own(store, keys, writer, {"ops": batch, "v": OPS_VERSION})
+        append_own(store, keys, writer, {"ops": batch, "v": OPS_VERSION, "seen": seen})
     return len(grouped)
 
 

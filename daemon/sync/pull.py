@@ -15,7 +15,7 @@ from typing import Any
 from carnet.daemon.store import Store
 from carnet.daemon.sync import transfer
 from carnet.daemon.sync.relay_client import MailboxBehind, RelayClient
-from carnet.protocol import snapshot
+from carnet.protocol import frontier, snapshot
 from carnet.protocol.envelope import OpenedEntry, open_entry
 from carnet.protocol.errors import AttackDetected, ForkedFeed, MissingEntry, ReplayedEntry
 from carnet.protocol.feed import FeedHead
@@ -123,12 +123,23 @@ async def _pull(
     # state; and the position just before the first of them, kept if it never does.
     incomplete: dict[bytes, int] = {}
     before_incomplete: _Position | None = None
+    read_now: dict[tuple[bytes, int], bytes] = {}  # hashes of the entries accepted so far
 
     def head_of(writer: bytes) -> FeedHead:
         if writer not in at.heads:
             at.heads[writer] = load_head(store, keys, writer)
             applied[writer] = load_applied(store, keys, writer)
         return at.heads[writer]
+
+    def known(writer: bytes, seq: int) -> bytes | None:
+        """The hash of `writer`'s entry `seq`, if this device knows it."""
+        if writer == own_writer:
+            return known_hash(store, keys, "feed_out", seq)
+        if (writer, seq) in read_now:
+            return read_now[writer, seq]
+        head = head_of(writer)
+        vouched = {head.seq: head.head, head.floor_seq: head.floor_head}
+        return known_hash(store, keys, "chain", seq, writer) or vouched.get(seq)
 
     while True:
         page = await relay.read(keys, at.cursor)
@@ -142,13 +153,18 @@ async def _pull(
             found = snapshot.parse(opened.body)
             if found is not None and not incomplete:
                 before_incomplete = at.copy()
+            # An entry read before (the relay lost the mailbox since) must be the same.
+            frontier.check({opened.writer: (opened.seq, opened.hash)}, known, opened.writer)
             # A gap before an opening is history its state covers, unless the
             # writer's previous snapshot still lacks state: that is withheld.
             head = head_of(opened.writer)
             head.accept(opened, snapshot=found is not None and opened.writer not in incomplete)
+            read_now[opened.writer, opened.seq] = opened.hash
+            frontier.check(frontier.seen(opened.body), known, opened.writer)
             if head.seq >= incomplete.get(opened.writer, head.seq + 1):
                 del incomplete[opened.writer]
             if found is not None:
+                frontier.check(found.heads, known, opened.writer)
                 if found.entries:
                     incomplete[opened.writer] = opened.seq + found.entries
                 at.snapshot = cursor
@@ -181,7 +197,21 @@ async def _pull(
         if newest:
             store.observe(newest)
         save_position(store, keys, at.heads, at.cursor, at.snapshot, at.version)
+        store.conn.executemany(
+            "INSERT OR IGNORE INTO chain (mailbox, writer, seq, hash) VALUES (?, ?, ?, ?)",
+            [(keys.hex_id, e.writer, e.seq, e.hash) for e in accepted],
+        )
     return PullResult(len(accepted), ops, at.cursor)
+
+
+def known_hash(
+    store: Store, keys: MailboxKeys, table: str, seq: int, writer: bytes | None = None
+) -> bytes | None:
+    """The hash of an entry this device wrote (``feed_out``) or accepted (``chain``)."""
+    where = "mailbox = ? AND seq = ?" + (" AND writer = ?" if writer else "")
+    args = (keys.hex_id, seq, writer) if writer else (keys.hex_id, seq)
+    row = store.conn.execute(f"SELECT hash FROM {table} WHERE {where}", args).fetchone()
+    return bytes(row[0]) if row else None
 
 
 def waiting_for_state(store: Store, keys: MailboxKeys, incomplete: bool) -> bool:

@@ -62,21 +62,6 @@ def due(store: Store, keys: MailboxKeys) -> bool:
     return allowed(store, keys) and (grown or bool(store.get_meta(_meta("retry", keys))))
 
 
-def covered_heads(store: Store, keys: MailboxKeys) -> snapshot.Heads:
-    """Per other writer, the furthest head this device's state includes: the
-    chain it verified, or what an earlier snapshot vouched for, if further."""
-    cur = store.conn.execute(
-        "SELECT writer, seq, head, floor_seq, floor_head FROM feed_in WHERE mailbox = ?",
-        (keys.hex_id,),
-    )
-    heads: snapshot.Heads = {}
-    for writer, seq, head, floor_seq, floor_head in cur:
-        best = max((seq, head), (floor_seq, floor_head))
-        if best[0] > 0:
-            heads[writer] = best
-    return heads
-
-
 def seal(store: Store, keys: MailboxKeys, writer: Writer, state: list[str]) -> int:
     """Seal `state` (encoded operations) as a snapshot in this device's feed; returns
     its entries. The caller pushes them; ``compact`` does the rest."""
@@ -85,7 +70,7 @@ def seal(store: Store, keys: MailboxKeys, writer: Writer, state: list[str]) -> i
     parts = outbox.batches(state)
     with store.transaction():
         covers = _position(store, keys)[0]
-        body = snapshot.opening(covered_heads(store, keys), len(parts))
+        body = snapshot.opening(outbox.heads_seen(store, keys), len(parts))
         opening = outbox.append_own(store, keys, writer, body)
         for part in parts:
             outbox.append_own(store, keys, writer, {"ops": part, "v": snapshot.OPS_VERSION})

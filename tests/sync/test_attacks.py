@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from carnet.daemon.device import Device as LibDevice
+from carnet.daemon.paths import Paths
+from carnet.protocol.envelope import seal
 from tests.support.relay_process import RelayProcess
 
 from .conftest import Device
@@ -99,3 +103,45 @@ def test_reader_refuses_and_keeps_its_store(
     assert b.records() == records_before
     status = json.loads(b.run("status", "--json").stdout)
     assert verdict in status["alerts"][-1]["message"].lower()
+
+
+def test_a_relay_showing_two_devices_different_histories_is_caught_when_they_cross(
+    pair: tuple[Device, Device], relay: RelayProcess, tmp_path: Path
+) -> None:
+    """A fork: the relay shows B one entry of A's feed and C another (A signed both,
+    say after its store was restored from a backup). Each history is consistent
+    alone; B's next entry says which one B saw, and C refuses it."""
+    a, b = pair
+    c = Device(tmp_path / "c")
+    code = a.run("device", "invite").stdout.strip().splitlines()[-1]
+    c.run("init", "--relay", relay.url, "--join", code, "--no-passphrase")
+    for device in (a, b, c):
+        device.run("sync")
+    a.run("add", "--practitioner", "Dr Shown to B", "--start", "2027-05-01T10:00Z")
+    a.run("sync")
+    b.run("sync")
+    lib = LibDevice.open(Paths.resolve(a.home))
+    try:
+        secrets = lib.unlock()
+        keys = secrets.vault_mailbox
+        seq, data = lib.store.conn.execute(
+            "SELECT seq, data FROM feed_out WHERE mailbox = ? ORDER BY seq DESC LIMIT 1",
+            (keys.hex_id,),
+        ).fetchone()
+        prev = lib.store.conn.execute(
+            "SELECT hash FROM feed_out WHERE mailbox = ? AND seq = ?", (keys.hex_id, seq - 1)
+        ).fetchone()[0]
+        other = seal(keys, secrets.writer, seq, prev, {"ops": [], "v": 1})
+    finally:
+        lib.close()
+    relay.stop()
+    with relay_db(relay) as db:  # what the relay shows C from now on
+        db.execute("UPDATE entries SET data = ? WHERE data = ?", (other.data, data))
+    relay.restart()
+    c.run("sync")  # consistent on its own: C accepts it
+    b.run("add", "--practitioner", "Dr B", "--start", "2027-05-02T10:00Z")
+    b.run("sync")  # B's entry says what B saw of A's feed
+    result = c.run("sync", check=False)
+    assert result.returncode == 1
+    assert "forked feed" in result.stderr.lower() and "as seen by writer" in result.stderr
+    assert "Dr B" not in {r["practitioner"] for r in c.records()}

@@ -34,7 +34,7 @@ KEEP_RATIO = 4
 
 
 def _meta(name: str, keys: MailboxKeys) -> str:
-    """Meta keys, per mailbox: ``pending`` ("opening seq,cursor covered") of the
+    """Meta keys, per mailbox: ``pending`` ("opening seq,last seq,cursor covered") of the
     snapshot to compact for; ``entries`` of this device's last snapshot;
     ``retry`` after a snapshot that could not be compacted behind."""
     return f"snapshot_{name}:{keys.hex_id}"
@@ -74,7 +74,7 @@ def seal(store: Store, keys: MailboxKeys, writer: Writer, state: list[str]) -> i
         opening = outbox.append_own(store, keys, writer, body)
         for part in parts:
             outbox.append_own(store, keys, writer, {"ops": part, "v": snapshot.OPS_VERSION})
-        store.set_meta(_meta("pending", keys), f"{opening.seq},{covers}")
+        store.set_meta(_meta("pending", keys), f"{opening.seq},{opening.seq + len(parts)},{covers}")
         store.set_meta(_meta("entries", keys), str(1 + len(parts)))
         store.conn.execute("DELETE FROM meta WHERE key = ?", (_meta("retry", keys),))
     return 1 + len(parts)
@@ -91,9 +91,11 @@ async def compact(store: Store, relay: RelayClient, keys: MailboxKeys, own: byte
     pending = store.get_meta(_meta("pending", keys))
     if not pending:
         return 0
-    opening_seq, covers = (int(part) for part in pending.split(","))
+    opening_seq, last_seq, covers = (int(part) for part in pending.split(","))
+    # Not before the whole snapshot is on the relay: what it replaces would be gone
+    # while what replaces it is not there yet.
     pushed = store.conn.execute(
-        "SELECT pushed FROM feed_out WHERE mailbox = ? AND seq = ?", (keys.hex_id, opening_seq)
+        "SELECT pushed FROM feed_out WHERE mailbox = ? AND seq = ?", (keys.hex_id, last_seq)
     ).fetchone()
     if not pushed or not pushed[0]:
         return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ import pytest
 
 from carnet.daemon.records import RECORD_LIMIT
 from carnet.daemon.sharing.vault_ops import state_ops
+from carnet.daemon.store import Store
 from carnet.daemon.sync import outbox, pull, snapshot
 from carnet.daemon.sync.pull import read_cursor
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.daemon.sync.transfer import push
 from carnet.protocol.errors import RelayUnreachable
+from carnet.protocol.mailbox import MailboxKeys
 from tests.sharing.conftest import Person, add, init, join, pinned_pair
 from tests.support.postgres import pg_cluster, pg_dsn
 from tests.support.relay_backends import BackendRelay, backend_relay
@@ -64,12 +67,42 @@ def alerts(person: Person) -> list[dict[str, str]]:
     return list(person.json("status")["alerts"])
 
 
+def laptop_and_phone(tmp_path: Path, url: str) -> tuple[Person, Person]:
+    laptop = init(tmp_path / "laptop", url, "Ana")
+    return laptop, join(tmp_path / "phone", laptop, url, "phone")
+
+
+def vault_position(person: Person) -> tuple[int, bool]:
+    """`person`'s read cursor in its vault, and whether a snapshot is due there."""
+    with person.device() as device:
+        keys = device.unlock().vault_mailbox
+        return read_cursor(device.store, keys), snapshot.due(device.store, keys)
+
+
+async def snapshot_by_hand(
+    person: Person, send: Callable[[Store, RelayClient, MailboxKeys], Awaitable[None]]
+) -> int:
+    """Seal a snapshot on `person`'s device, `send` it, then compact as a round would."""
+    with person.device() as device:
+        secrets = device.unlock()
+        keys, store = secrets.vault_mailbox, device.store
+        snapshot.seal(store, keys, secrets.writer, state_ops(store))
+        async with RelayClient(device.config.relay) as client:
+            await send(store, client, keys)
+            return await snapshot.compact(
+                store, client, keys, keys.writer_tag(secrets.writer.public_key)
+            )
+
+
+async def push_all(store: Store, client: RelayClient, keys: MailboxKeys) -> None:
+    await push(store, client, keys, None)
+
+
 def test_a_device_joining_after_compaction_rebuilds_everything(
     backend_relay: BackendRelay, tmp_path: Path
 ) -> None:
     url = backend_relay.url
-    laptop = init(tmp_path / "laptop", url, "Ana")
-    phone = join(tmp_path / "phone", laptop, url, "phone")
+    laptop, phone = laptop_and_phone(tmp_path, url)
     ids = history(laptop, 6, "L")
     history(phone, 3, "P")
     laptop.run("sync")
@@ -103,8 +136,7 @@ def test_a_device_joining_after_compaction_rebuilds_everything(
 
 
 def test_a_device_offline_during_compaction_catches_up(relay: RelayProcess, tmp_path: Path) -> None:
-    laptop = init(tmp_path / "laptop", relay.url, "Ana")
-    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    laptop, phone = laptop_and_phone(tmp_path, relay.url)
     history(laptop, 2, "L")
     phone.run("sync")
     ids = history(laptop, 5, "M")  # the phone is away
@@ -122,29 +154,16 @@ def test_a_device_offline_during_compaction_catches_up(relay: RelayProcess, tmp_
 def test_compaction_waits_while_another_device_wrote_after_the_snapshot_state(
     relay: RelayProcess, tmp_path: Path
 ) -> None:
-    laptop = init(tmp_path / "laptop", relay.url, "Ana")
-    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    laptop, phone = laptop_and_phone(tmp_path, relay.url)
     history(laptop, 3, "L")
     laptop.run("sync")
     add(phone, "dermatology", "2027-04-01T10:00+02:00", "Dr Race")
     phone.run("sync")  # lands after the cursor the laptop's state was taken at
 
-    async def snapshot_without_pulling() -> int:
-        with laptop.device() as device:
-            secrets = device.unlock()
-            keys, store = secrets.vault_mailbox, device.store
-            snapshot.seal(store, keys, secrets.writer, state_ops(store))
-            async with RelayClient(device.config.relay) as client:
-                await push(store, client, keys, None)
-                return await snapshot.compact(
-                    store, client, keys, keys.writer_tag(secrets.writer.public_key)
-                )
-
     stored = vault_entries(relay, laptop)
-    assert asyncio.run(snapshot_without_pulling()) == 0
+    assert asyncio.run(snapshot_by_hand(laptop, push_all)) == 0
     assert vault_entries(relay, laptop)[: len(stored)] == stored  # the phone's is not covered
-    with laptop.device() as device:  # so the next round tries again, whatever the history
-        assert snapshot.due(device.store, device.unlock().vault_mailbox)
+    assert vault_position(laptop)[1]  # so the next round tries again, whatever the history
     assert laptop.json("compact")["compacted"] > 0  # the next snapshot has it
     tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
     assert "Dr Race" in {r["practitioner"] for r in records(tablet)}
@@ -169,8 +188,7 @@ def test_rounds_snapshot_by_themselves_as_history_grows(
     relay: RelayProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(snapshot, "SNAPSHOT_AFTER", 5)
-    laptop = init(tmp_path / "laptop", relay.url, "Ana")
-    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    laptop, phone = laptop_and_phone(tmp_path, relay.url)
     reports = []
     for day in range(1, 21):
         writer = (laptop, phone)[day % 2]
@@ -192,8 +210,7 @@ def test_rounds_snapshot_by_themselves_as_history_grows(
 def test_an_uncovered_entry_deleted_after_compaction_is_still_refused(
     relay: RelayProcess, tmp_path: Path
 ) -> None:
-    laptop = init(tmp_path / "laptop", relay.url, "Ana")
-    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    laptop, phone = laptop_and_phone(tmp_path, relay.url)
     history(laptop, 2, "L")
     phone.run("sync")
     laptop.run("compact")
@@ -243,20 +260,14 @@ def test_a_compaction_the_relay_did_not_answer_is_tried_again(
     laptop = init(tmp_path / "laptop", relay.url, "Ana")
     history(laptop, 3, "L")
 
-    async def snapshot_then_lose_the_relay() -> None:
-        with laptop.device() as device:
-            secrets = device.unlock()
-            keys, store = secrets.vault_mailbox, device.store
-            snapshot.seal(store, keys, secrets.writer, state_ops(store))
-            async with RelayClient(device.config.relay) as client:
-                await push(store, client, keys, None)
-                relay.stop()
-                with pytest.raises(RelayUnreachable):
-                    await snapshot.compact(
-                        store, client, keys, keys.writer_tag(secrets.writer.public_key)
-                    )
+    async def push_then_lose_the_relay(
+        store: Store, client: RelayClient, keys: MailboxKeys
+    ) -> None:
+        await push_all(store, client, keys)
+        relay.stop()
 
-    asyncio.run(snapshot_then_lose_the_relay())
+    with pytest.raises(RelayUnreachable):
+        asyncio.run(snapshot_by_hand(laptop, push_then_lose_the_relay))
     relay.restart()
     report = laptop.json("sync")
     assert report["compacted"] > 0 and report["snapshot_entries"] == 0
@@ -265,8 +276,7 @@ def test_a_compaction_the_relay_did_not_answer_is_tried_again(
 def test_a_record_merged_larger_than_one_device_may_write_still_snapshots(
     relay: RelayProcess, tmp_path: Path
 ) -> None:
-    laptop = init(tmp_path / "laptop", relay.url, "Ana")
-    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    laptop, phone = laptop_and_phone(tmp_path, relay.url)
     record = add(laptop, "cardiology", "2027-01-10T09:00+01:00")
     laptop.run("sync")
     phone.run("sync")
@@ -324,9 +334,7 @@ def test_a_reader_waits_for_a_snapshots_state_and_says_when_it_is_withheld(
     db.close()  # the relay serves the opening, not the state after it
     tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
     assert records(tablet) == [] and not alerts(tablet)
-    with tablet.device() as device:
-        keys = device.unlock().vault_mailbox
-        assert read_cursor(device.store, keys) < opening  # nothing vouched for adopted
+    assert vault_position(tablet)[0] < opening  # nothing vouched for adopted
     monkeypatch.setattr(pull, "STATE_WAIT", 0)
     for _ in range(2):
         tablet.run("sync")
@@ -337,28 +345,19 @@ def test_a_reader_waits_for_a_snapshots_state_and_says_when_it_is_withheld(
 def test_a_reader_finishes_a_snapshot_whose_state_arrives_later(
     relay: RelayProcess, tmp_path: Path
 ) -> None:
-    laptop = init(tmp_path / "laptop", relay.url, "Ana")
-    phone = join(tmp_path / "phone", laptop, relay.url, "phone")
+    laptop, phone = laptop_and_phone(tmp_path, relay.url)
     history(laptop, 3, "L")
     phone.run("sync")
 
-    async def push_the_opening_only() -> None:
-        with laptop.device() as device:
-            secrets = device.unlock()
-            keys, store = secrets.vault_mailbox, device.store
-            snapshot.seal(store, keys, secrets.writer, state_ops(store))
-            first = outbox.unpushed(store, keys, 1)
-            async with RelayClient(device.config.relay) as client:
-                await client.append(keys, first)
-            outbox.mark_pushed(store, keys, first[-1].seq)
+    async def push_the_opening_only(store: Store, client: RelayClient, keys: MailboxKeys) -> None:
+        first = outbox.unpushed(store, keys, 1)
+        await client.append(keys, first)
+        outbox.mark_pushed(store, keys, first[-1].seq)
 
-    asyncio.run(push_the_opening_only())
-    with phone.device() as device:
-        keys = device.unlock().vault_mailbox
-        before = read_cursor(device.store, keys)
+    before = vault_position(phone)[0]
+    assert asyncio.run(snapshot_by_hand(laptop, push_the_opening_only)) == 0
     phone.run("sync")  # the opening alone: the phone stops before it
-    with phone.device() as device:
-        assert read_cursor(device.store, keys) == before
+    assert vault_position(phone)[0] == before
     assert laptop.json("sync")["compacted"] > 0  # the rest of the state, then compaction
     phone.run("sync")
     tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")

@@ -118,6 +118,8 @@ async def follow(
                 followed.accepted.append((opened, cert))
             else:
                 _refuse(followed, store, what, entry, reason)
-        followed.cursor = page.cursor
+        # Never backwards: a relay restored from an older backup answers its own
+        # end, and entries sent again would then look like replays.
+        followed.cursor = max(followed.cursor, page.cursor)
         if not page.more:
             return followed

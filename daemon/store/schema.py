@@ -175,3 +175,12 @@ def m006_chain(db: Database) -> None:
         {"mailbox": str, "writer": bytes, "seq": int, "hash": bytes},
         pk=("mailbox", "writer", "seq"),
     )
+
+
+@migrations()
+def m007_expected_and_anchors(db: Database) -> None:
+    # The newest entry of each writer that another device said it had seen and
+    # that this device has not been shown yet (daemon/sync/overdue.py); the hash
+    # of the entry at each read cursor, to see that it is still there (sync/pull.py).
+    db["feed_in"].add_column("expected", int, not_null_default=0)
+    db["cursors"].add_column("anchor", bytes, not_null_default=b"")

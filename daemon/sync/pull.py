@@ -7,13 +7,12 @@ refused entry leaves the store exactly as it was.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from carnet.daemon.store import Store
-from carnet.daemon.sync import transfer
+from carnet.daemon.sync import overdue, transfer
 from carnet.daemon.sync.relay_client import MailboxBehind, RelayClient
 from carnet.protocol import frontier, snapshot
 from carnet.protocol.envelope import OpenedEntry, open_entry
@@ -22,8 +21,6 @@ from carnet.protocol.feed import FeedHead
 from carnet.protocol.mailbox import MailboxKeys
 
 TrustCheck = Callable[[bytes, bytes], bool]
-# How long a snapshot's state may be missing before the relay is deemed to withhold it.
-STATE_WAIT = 600
 Apply = Callable[[OpenedEntry], str]
 
 
@@ -39,6 +36,14 @@ def read_cursor(store: Store, keys: MailboxKeys) -> int:
         "SELECT cursor FROM cursors WHERE mailbox = ?", (keys.hex_id,)
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def read_anchor(store: Store, keys: MailboxKeys) -> tuple[int, bytes]:
+    """The read cursor and the hash of the entry there (empty if not known)."""
+    row = store.conn.execute(
+        "SELECT cursor, anchor FROM cursors WHERE mailbox = ?", (keys.hex_id,)
+    ).fetchone()
+    return (int(row[0]), bytes(row[1])) if row else (0, b"")
 
 
 def load_head(store: Store, keys: MailboxKeys, writer: bytes) -> FeedHead:
@@ -67,6 +72,7 @@ class _Position:
     accepted: int
     snapshot: int = 0  # cursor of the newest snapshot opening read
     version: int = 0  # newest version of operations its writers knew
+    anchor: bytes = b""  # hash of the entry at `cursor`, as read
 
     def copy(self) -> _Position:
         heads = {w: replace(h) for w, h in self.heads.items()}
@@ -115,8 +121,8 @@ async def _pull(
     own_writer: bytes,
     apply: Apply | None,
 ) -> PullResult:
-    start = read_cursor(store, keys)
-    at = _Position(start, {}, 0)
+    start, anchor = read_anchor(store, keys)
+    at = _Position(start, {}, 0, anchor=anchor)
     applied: dict[bytes, tuple[int, bytes]] = {}
     accepted: list[OpenedEntry] = []
     # Snapshots whose state has not all arrived: writer -> seq of its last entry of
@@ -124,6 +130,7 @@ async def _pull(
     incomplete: dict[bytes, int] = {}
     before_incomplete: _Position | None = None
     read_now: dict[tuple[bytes, int], bytes] = {}  # hashes of the entries accepted so far
+    claimed: dict[bytes, int] = {}  # the newest entry of each writer another said it saw
 
     def head_of(writer: bytes) -> FeedHead:
         if writer not in at.heads:
@@ -141,13 +148,20 @@ async def _pull(
         vouched = {head.seq: head.head, head.floor_seq: head.floor_head}
         return known_hash(store, keys, "chain", seq, writer) or vouched.get(seq)
 
+    # Read from the last entry read, to see that it is still the same: a relay
+    # restored from a backup may have given its cursor to another entry since.
+    after = start - 1 if anchor else start
     while True:
-        page = await relay.read(keys, at.cursor)
+        page = await relay.read(keys, after)
         if page.cursor < at.cursor:
             raise MailboxBehind(f"{page.cursor} < {at.cursor}")
         for cursor, entry in page.entries:
+            if cursor == start and anchor:
+                if entry.hash != anchor:
+                    raise MailboxBehind(f"entry {cursor} is not the one read there")
+                continue
             if entry.writer == own_writer:
-                at.cursor = cursor
+                at.cursor, at.anchor = cursor, entry.hash
                 continue  # our own entries: already applied when written
             opened = open_entry(keys, entry, trusted)
             found = snapshot.parse(opened.body)
@@ -160,7 +174,10 @@ async def _pull(
             head = head_of(opened.writer)
             head.accept(opened, snapshot=found is not None and opened.writer not in incomplete)
             read_now[opened.writer, opened.seq] = opened.hash
-            frontier.check(frontier.seen(opened.body), known, opened.writer)
+            seen = frontier.seen(opened.body)
+            frontier.check(seen, known, opened.writer)
+            for writer, (seq, _) in seen.items():
+                claimed[writer] = max(claimed.get(writer, 0), seq)
             if head.seq >= incomplete.get(opened.writer, head.seq + 1):
                 del incomplete[opened.writer]
             if found is not None:
@@ -174,19 +191,29 @@ async def _pull(
             at.version = max(at.version, snapshot.version(opened.body))
             if not already_applied(opened, *applied[opened.writer]):
                 accepted.append(opened)
-            at.cursor = cursor
+            at.cursor, at.anchor = cursor, entry.hash
             at.accepted = len(accepted)
         at.cursor = max(at.cursor, page.cursor)
+        after = at.cursor
         if not page.more:
             break
-    if waiting_for_state(store, keys, bool(incomplete)) and before_incomplete is not None:
+    overdue.snapshot_state(store, keys, bool(incomplete))
+    if incomplete and before_incomplete is not None:
         # Not all of a snapshot's state is on the relay yet (its writer is still
         # pushing): stop before its opening and read from there next time,
         # rather than adopt what it vouches for without it.
         at = before_incomplete
         del accepted[at.accepted :]
-    if at.cursor == start:
-        return PullResult(0, 0, start)
+    claimed.pop(own_writer, None)
+    ops = commit(store, keys, at, accepted, apply) if at.cursor != start else 0
+    overdue.seen_entries(store, keys, claimed, at.heads)
+    return PullResult(len(accepted), ops, at.cursor)
+
+
+def commit(
+    store: Store, keys: MailboxKeys, at: _Position, accepted: list[OpenedEntry], apply: Apply | None
+) -> int:
+    """Apply `accepted` and record the new position, in one transaction; returns the ops."""
     applier = apply or (lambda e: apply_ops(store, e))
     ops = 0
     with store.transaction():
@@ -196,12 +223,12 @@ async def _pull(
             ops += len(opened.body.get("ops", []))
         if newest:
             store.observe(newest)
-        save_position(store, keys, at.heads, at.cursor, at.snapshot, at.version)
+        save_position(store, keys, at.heads, at.cursor, at.snapshot, at.version, at.anchor)
         store.conn.executemany(
             "INSERT OR IGNORE INTO chain (mailbox, writer, seq, hash) VALUES (?, ?, ?, ?)",
             [(keys.hex_id, e.writer, e.seq, e.hash) for e in accepted],
         )
-    return PullResult(len(accepted), ops, at.cursor)
+    return ops
 
 
 def known_hash(
@@ -212,36 +239,6 @@ def known_hash(
     args = (keys.hex_id, seq, writer) if writer else (keys.hex_id, seq)
     row = store.conn.execute(f"SELECT hash FROM {table} WHERE {where}", args).fetchone()
     return bytes(row[0]) if row else None
-
-
-def waiting_for_state(store: Store, keys: MailboxKeys, incomplete: bool) -> bool:
-    """Whether a pull must stop before a snapshot whose state is incomplete.
-
-    Its writer pushes the state right behind the opening, so it arrives within
-    moments. After STATE_WAIT seconds the device says so, once: either the
-    writer went offline in the middle of its push, or the relay withholds it.
-    """
-    key = f"snapshot_waiting:{keys.hex_id}"
-    waiting = store.get_meta(key)
-    if not incomplete:
-        if waiting is not None:
-            with store.transaction():
-                store.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
-        return False
-    if waiting is None:
-        with store.transaction():
-            store.set_meta(key, f"{time.time()},0")
-        return True
-    since, said = waiting.split(",")
-    if said == "0" and time.time() - float(since) > STATE_WAIT:
-        store.add_alert(
-            f"a snapshot's contents have been missing from the relay for over "
-            f"{STATE_WAIT // 60} minutes (its device went offline while sending them, or the "
-            "relay withholds them); this device reads nothing past it until they arrive"
-        )
-        with store.transaction():
-            store.set_meta(key, f"{since},1")
-    return True
 
 
 def load_applied(store: Store, keys: MailboxKeys, writer: bytes) -> tuple[int, bytes]:
@@ -271,9 +268,11 @@ def save_position(
     cursor: int,
     snapshot_at: int = 0,
     version: int = 0,
+    anchor: bytes = b"",
 ) -> None:
     """Record the accepted feed heads and the read cursor, with the newest snapshot
-    and version of operations seen (inside a transaction)."""
+    and version of operations seen and the hash of the entry at the cursor
+    (inside a transaction)."""
     store.conn.executemany(
         "INSERT INTO feed_in (mailbox, writer, seq, head, floor_seq, floor_head) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (mailbox, writer) DO UPDATE SET "
@@ -282,8 +281,9 @@ def save_position(
         [(keys.hex_id, w, h.seq, h.head, h.floor_seq, h.floor_head) for w, h in heads.items()],
     )
     store.conn.execute(
-        "INSERT INTO cursors (mailbox, cursor, snapshot, version) VALUES (?, ?, ?, ?) "
+        "INSERT INTO cursors (mailbox, cursor, snapshot, version, anchor) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (mailbox) DO UPDATE SET cursor = excluded.cursor, "
-        "snapshot = max(snapshot, excluded.snapshot), version = max(version, excluded.version)",
-        (keys.hex_id, cursor, snapshot_at, version),
+        "snapshot = max(snapshot, excluded.snapshot), version = max(version, excluded.version), "
+        "anchor = excluded.anchor",
+        (keys.hex_id, cursor, snapshot_at, version, anchor),
     )

@@ -70,7 +70,16 @@ def seal(store: Store, keys: MailboxKeys, writer: Writer, state: list[str]) -> i
     parts = outbox.batches(state)
     with store.transaction():
         covers = _position(store, keys)[0]
-        body = snapshot.opening(outbox.heads_seen(store, keys), len(parts))
+        heads = outbox.heads_seen(store, keys)
+        body = snapshot.opening(heads, len(parts))
+        # What this snapshot vouches for is where this device, too, must continue
+        # from if it reads the mailbox again from the start once it is compacted
+        # (its own opening it skips, as all its own entries).
+        store.conn.executemany(
+            "UPDATE feed_in SET floor_seq = ?, floor_head = ? "
+            "WHERE mailbox = ? AND writer = ? AND floor_seq < ?",
+            [(seq, head, keys.hex_id, w, seq) for w, (seq, head) in heads.items()],
+        )
         opening = outbox.append_own(store, keys, writer, body)
         for part in parts:
             outbox.append_own(store, keys, writer, {"ops": part, "v": snapshot.OPS_VERSION})
@@ -91,7 +100,12 @@ async def compact(store: Store, relay: RelayClient, keys: MailboxKeys, own: byte
     pending = store.get_meta(_meta("pending", keys))
     if not pending:
         return 0
-    opening_seq, last_seq, covers = (int(part) for part in pending.split(","))
+    fields = pending.split(",")
+    if len(fields) != 3:  # written by an older version: only delays the compaction
+        with store.transaction():
+            forget_pending(store, keys)
+        return 0
+    opening_seq, last_seq, covers = (int(part) for part in fields)
     # Not before the whole snapshot is on the relay: what it replaces would be gone
     # while what replaces it is not there yet.
     pushed = store.conn.execute(

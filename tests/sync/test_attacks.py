@@ -11,8 +11,11 @@ import pytest
 
 from carnet.daemon.device import Device as LibDevice
 from carnet.daemon.paths import Paths
+from carnet.daemon.sync import overdue
 from carnet.protocol.envelope import seal
+from tests.sharing import conftest as sharing
 from tests.support.relay_process import RelayProcess
+from tests.sync.test_compaction import alerts, laptop_and_phone, records
 
 from .conftest import Device
 
@@ -108,9 +111,9 @@ def test_reader_refuses_and_keeps_its_store(
 def test_a_relay_showing_two_devices_different_histories_is_caught_when_they_cross(
     pair: tuple[Device, Device], relay: RelayProcess, tmp_path: Path
 ) -> None:
-    """A fork: the relay shows B one entry of A's feed and C another (A signed both,
-    say after its store was restored from a backup). Each history is consistent
-    alone; B's next entry says which one B saw, and C refuses it."""
+    """A fork: the relay showed B one entry of A's feed and shows C another (A
+    signed both, say after its store was restored from a backup). Each history
+    is consistent alone; B's entry says which one B saw, and C refuses it."""
     a, b = pair
     c = Device(tmp_path / "c")
     code = a.run("device", "invite").stdout.strip().splitlines()[-1]
@@ -120,6 +123,8 @@ def test_a_relay_showing_two_devices_different_histories_is_caught_when_they_cro
     a.run("add", "--practitioner", "Dr Shown to B", "--start", "2027-05-01T10:00Z")
     a.run("sync")
     b.run("sync")
+    b.run("add", "--practitioner", "Dr B", "--start", "2027-05-02T10:00Z")
+    b.run("sync")  # B's entry says what B saw of A's feed
     lib = LibDevice.open(Paths.resolve(a.home))
     try:
         secrets = lib.unlock()
@@ -138,10 +143,44 @@ def test_a_relay_showing_two_devices_different_histories_is_caught_when_they_cro
     with relay_db(relay) as db:  # what the relay shows C from now on
         db.execute("UPDATE entries SET data = ? WHERE data = ?", (other.data, data))
     relay.restart()
-    c.run("sync")  # consistent on its own: C accepts it
-    b.run("add", "--practitioner", "Dr B", "--start", "2027-05-02T10:00Z")
-    b.run("sync")  # B's entry says what B saw of A's feed
-    result = c.run("sync", check=False)
+    result = c.run("sync", check=False)  # A's other entry is consistent on its own
     assert result.returncode == 1
     assert "forked feed" in result.stderr.lower() and "as seen by writer" in result.stderr
-    assert "Dr B" not in {r["practitioner"] for r in c.records()}
+    assert not {"Dr B", "Dr Shown to B"} & {r["practitioner"] for r in c.records()}
+
+
+def test_a_freeze_is_told_once_another_device_has_seen_more(
+    relay: RelayProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay keeps A's newest entry from the tablet: A's chain looks complete
+    there, but B's entry says B saw it, and after a wait the tablet says so."""
+    monkeypatch.setattr(overdue, "WAIT", 0)
+    a, b = laptop_and_phone(tmp_path, relay.url)
+    tablet = sharing.join(tmp_path / "tablet", a, relay.url, "tablet")
+    for person in (a, b, tablet):
+        person.run("sync")
+    sharing.add(a, "cardiology", "2027-05-01T10:00+02:00", "Dr Newest")
+    a.run("sync")
+    b.run("sync")
+    sharing.add(b, "dermatology", "2027-05-02T10:00+02:00", "Dr B")
+    b.run("sync")  # says it saw A's newest entry
+    relay.stop()
+    with relay_db(relay) as db:
+        db.execute("DELETE FROM entries WHERE data = ?", (newest_data(a),))
+    relay.restart()
+    for _ in range(3):
+        tablet.run("sync")
+    told = [x for x in alerts(tablet) if "entries another device has seen" in x["message"]]
+    assert len(told) == 1 and "up to entry" in told[0]["message"]
+    assert "Dr B" in {r["practitioner"] for r in records(tablet)}
+
+
+def newest_data(person: sharing.Person) -> bytes:
+    """The bytes of `person`'s newest entry in its vault."""
+    with person.device() as device:
+        keys = device.unlock().vault_mailbox
+        row = device.store.conn.execute(
+            "SELECT data FROM feed_out WHERE mailbox = ? ORDER BY seq DESC LIMIT 1",
+            (keys.hex_id,),
+        ).fetchone()
+    return bytes(row[0])

@@ -19,7 +19,7 @@ import pytest
 from carnet.daemon.records import RECORD_LIMIT
 from carnet.daemon.sharing.vault_ops import state_ops
 from carnet.daemon.store import Store
-from carnet.daemon.sync import outbox, pull, snapshot
+from carnet.daemon.sync import outbox, overdue, snapshot
 from carnet.daemon.sync.pull import read_cursor
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.daemon.sync.transfer import push
@@ -335,7 +335,7 @@ def test_a_reader_waits_for_a_snapshots_state_and_says_when_it_is_withheld(
     tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
     assert records(tablet) == [] and not alerts(tablet)
     assert vault_position(tablet)[0] < opening  # nothing vouched for adopted
-    monkeypatch.setattr(pull, "STATE_WAIT", 0)
+    monkeypatch.setattr(overdue, "WAIT", 0)
     for _ in range(2):
         tablet.run("sync")
     said = [a for a in alerts(tablet) if "snapshot's contents have been missing" in a["message"]]
@@ -363,3 +363,16 @@ def test_a_reader_finishes_a_snapshot_whose_state_arrives_later(
     tablet = join(tmp_path / "tablet", laptop, relay.url, "tablet")
     assert records(tablet) == records(phone) == records(laptop)
     assert not alerts(phone) and not alerts(tablet)
+
+
+def test_a_pending_compaction_in_an_unknown_form_only_delays_it(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    laptop = init(tmp_path / "laptop", relay.url, "Ana")
+    history(laptop, 2, "L")
+    with laptop.device() as device:
+        keys = device.unlock().vault_mailbox
+        with device.store.transaction():  # as an earlier version wrote it
+            device.store.set_meta(f"snapshot_pending:{keys.hex_id}", "1,0")
+    assert laptop.json("sync")["compacted"] == 0
+    assert laptop.json("compact")["compacted"] > 0

@@ -6,10 +6,26 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.sharing import conftest as sharing
 from tests.support.relay_process import RelayProcess
+from tests.sync.test_compaction import alerts, history, laptop_and_phone, records
 
 from .conftest import Device
+
+
+def backup(relay: RelayProcess, to: Path) -> None:
+    relay.stop()
+    shutil.copytree(relay.data_dir, to)
+    relay.restart()
+
+
+def restore(relay: RelayProcess, backup: Path) -> None:
+    relay.stop()
+    shutil.rmtree(relay.data_dir)
+    shutil.copytree(backup, relay.data_dir)
+    relay.restart()
 
 
 def add(device: Device, practitioner: str, day: int) -> str:
@@ -80,20 +96,14 @@ def test_a_device_that_only_reads_converges_after_the_relay_is_restored_from_a_b
     add(a, "Dr Before", 1)
     for device in (a, c, reader):
         device.run("sync")
-    relay.stop()
-    backup = tmp_path / "backup"
-    shutil.copytree(relay.data_dir, backup)
-    relay.restart()
+    backup(relay, tmp_path / "backup")
     for day in range(2, 6):  # the two writers' entries interleave
         add(a, f"Dr A{day}", day)
         a.run("sync")
         add(c, f"Dr C{day}", day)
         c.run("sync")
     reader.run("sync")
-    relay.stop()
-    shutil.rmtree(relay.data_dir)
-    shutil.copytree(backup, relay.data_dir)  # last night's backup
-    relay.restart()
+    restore(relay, tmp_path / "backup")  # last night's backup
     # A finds the relay behind when it pushes; C, with nothing to push, when it
     # reads A's entries again under cursors it had passed: each then sends its
     # feed again, and reads the mailbox from its start.
@@ -107,3 +117,78 @@ def test_a_device_that_only_reads_converges_after_the_relay_is_restored_from_a_b
         assert all("the relay had lost entries of a mailbox" in a["message"] for a in alerts)
         told[name] = bool(alerts)
     assert told["c"]
+
+
+def test_entries_given_cursors_a_device_had_read_past_are_not_skipped(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    """After a restore, the tablet's new entry gets the cursor the phone's lost
+    entry had, which the laptop had read: the laptop sees the entry there changed."""
+    laptop, phone = laptop_and_phone(tmp_path, relay.url)
+    tablet = sharing.join(tmp_path / "tablet", laptop, relay.url, "tablet")
+    for person in (laptop, phone, tablet, laptop, phone):
+        person.run("sync")
+    backup(relay, tmp_path / "backup")
+    sharing.add(phone, "cardiology", "2027-03-01T09:00+01:00", "Dr Phone")
+    for person in (phone, laptop, tablet):
+        person.run("sync")
+    restore(relay, tmp_path / "backup")  # the phone's entry is lost on the relay
+    sharing.add(tablet, "dermatology", "2027-03-02T09:00+01:00", "Dr Tablet")
+    tablet.run("sync")  # one entry, under the cursor the phone's entry had
+    laptop.run("sync")
+    laptop.run("compact")  # nothing it has not applied may be compacted away
+    sharing.add(tablet, "neurology", "2027-03-03T09:00+01:00", "Dr Tablet 2")
+    for person in (tablet, phone, laptop):  # the phone notices too, and sends again
+        person.run("sync")
+    expected = {"Dr Phone", "Dr Tablet", "Dr Tablet 2"}
+    assert expected <= {r["practitioner"] for r in records(laptop)}
+    assert records(laptop) == records(phone)
+
+
+def test_a_device_that_compacted_reads_its_vault_again_after_a_restore(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    """It skips its own snapshot's opening, as all its own entries, yet continues
+    the other writers' chains from what that opening vouched for."""
+    laptop, phone = laptop_and_phone(tmp_path, relay.url)
+    history(laptop, 3, "L")
+    history(phone, 2, "P")
+    laptop.run("sync")
+    assert laptop.json("compact")["compacted"] > 0
+    sharing.add(phone, "dermatology", "2027-04-01T10:00+02:00", "Dr After snapshot")
+    phone.run("sync")
+    laptop.run("sync")
+    backup(relay, tmp_path / "backup")  # last night's backup, after the compaction
+    sharing.add(phone, "neurology", "2027-04-02T10:00+02:00", "Dr Lost")
+    phone.run("sync")
+    laptop.run("sync")
+    restore(relay, tmp_path / "backup")
+    laptop.run("sync")  # past the relay's end: reads again from the start
+    phone.run("sync")
+    laptop.run("sync")
+    assert records(laptop) == records(phone)
+    assert all("the relay had lost entries" in a["message"] for a in alerts(laptop))
+
+
+@pytest.mark.parametrize("reads_before_the_patient_notices", [False, True])
+def test_a_practitioner_gets_no_false_alarm_after_a_restore(
+    relay: RelayProcess, tmp_path: Path, reads_before_the_patient_notices: bool
+) -> None:
+    patient, doctor = sharing.pinned_pair(tmp_path, relay.url)
+    sharing.add(patient, "cardiology", "2027-01-10T09:00+01:00", "Dr One")
+    patient.run("share", "martin", "--specialty", "cardiology")
+    patient.run("sync")
+    doctor.run("sync")
+    backup(relay, tmp_path / "backup")
+    sharing.add(patient, "cardiology", "2027-01-11T09:00+01:00", "Dr Two")
+    patient.run("sync")
+    doctor.run("sync")
+    restore(relay, tmp_path / "backup")
+    if reads_before_the_patient_notices:
+        doctor.run("sync")
+    sharing.add(patient, "cardiology", "2027-01-12T09:00+01:00", "Dr Three")
+    patient.run("sync")  # notices the loss: sends its vault and share feeds again
+    doctor.run("sync")
+    shown = {r["practitioner"] for r in doctor.json("list") if r.get("patient") == "ana"}
+    assert {"Dr One", "Dr Two", "Dr Three"} <= shown
+    assert alerts(doctor) == []

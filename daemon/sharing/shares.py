@@ -325,7 +325,7 @@ def forget_mailboxes(store: Store, mailboxes: list[MailboxKeys]) -> None:
     """Drop what this device kept about mailboxes that are gone for good."""
     with store.transaction():
         for keys in mailboxes:
-            for table in ("feed_out", "feed_in", "cursors"):
+            for table in ("feed_out", "feed_in", "cursors", "chain"):
                 store.conn.execute(f"DELETE FROM {table} WHERE mailbox = ?", (keys.hex_id,))
 
 

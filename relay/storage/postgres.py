@@ -224,7 +224,9 @@ class PostgresStorage(Storage):
             max_size=pool_size,
             timeout=CONNECT_TIMEOUT,
             command_timeout=COMMAND_TIMEOUT,
-            server_settings={"application_name": "carnet-relay"},
+            # An append is answered once committed: that must mean durable, whatever
+            # the database's own default says.
+            server_settings={"application_name": "carnet-relay", "synchronous_commit": "on"},
             reset=_keep_session,
         )
         storage = cls(pool, clock)

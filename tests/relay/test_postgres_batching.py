@@ -126,7 +126,14 @@ async def test_two_stores_batching_into_the_same_mailboxes_never_deadlock(pg_dsn
 
 
 async def test_batches_commit_durably(pg_dsn: str) -> None:
-    """Grouping requests into one commit must not turn durability off."""
+    """Grouping requests into one commit must not turn durability off, nor may a
+    database whose default is off."""
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        name = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit TO off')
+    finally:
+        await conn.close()
     storage = await PostgresStorage.open(pg_dsn)
     try:
         async with storage._pool.acquire() as conn:

@@ -15,6 +15,10 @@ alert, is logged in the audit log (once, whichever device refuses it) and is
 reported to the caller, which fails the sync round once everything else is
 done. The caller applies the accepted entries and ``save``s the new position
 in one transaction.
+
+A relay restored from an older backup is noticed as in ``pull`` (its end is
+behind the cursor, or the entry at the cursor changed); the mailbox is then
+read again from the start, passing over what each chain already holds.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from nacl.signing import VerifyKey
 
 from carnet.daemon.sharing import audit
 from carnet.daemon.store import Store
-from carnet.daemon.sync.pull import load_head, read_cursor, save_position
+from carnet.daemon.sync.pull import load_head, read_anchor, save_position
 from carnet.daemon.sync.relay_client import RelayClient
 from carnet.protocol.envelope import Entry, OpenedEntry, check_certificate, open_entry
 from carnet.protocol.errors import AttackDetected
@@ -54,14 +58,23 @@ class Followed:
     accepted: list[tuple[OpenedEntry, bytes]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     heads: dict[bytes, FeedHead] = field(default_factory=dict)
+    anchor: bytes = b""  # hash of the entry at `cursor`, as read
+    # The relay was restored from an older backup: read again from the start,
+    # passing over what each writer's chain already holds.
+    rereading: bool = False
 
     @property
     def moved(self) -> bool:
-        return self.cursor != self.start
+        return self.cursor != self.start or self.rereading
 
     def save(self, store: Store) -> None:
         """Record the new position (inside the transaction applying `accepted`)."""
-        save_position(store, self.keys, self.heads, self.cursor)
+        save_position(store, self.keys, self.heads, self.cursor, anchor=self.anchor)
+
+    def head(self, store: Store, writer: bytes) -> FeedHead:
+        if writer not in self.heads:
+            self.heads[writer] = load_head(store, self.keys, writer)
+        return self.heads[writer]
 
 
 def _open(followed: Followed, store: Store, entry: Entry) -> tuple[OpenedEntry, bytes]:
@@ -73,8 +86,7 @@ def _open(followed: Followed, store: Store, entry: Entry) -> tuple[OpenedEntry, 
         return True  # authorship is judged after the signature and the chain
 
     opened = open_entry(followed.keys, entry, note_certificate)
-    head = followed.heads.get(opened.writer) or load_head(store, followed.keys, opened.writer)
-    advanced = replace(head)
+    advanced = replace(followed.head(store, opened.writer))
     advanced.accept(opened)
     followed.heads[opened.writer] = advanced
     return opened, certs[-1]
@@ -101,13 +113,24 @@ async def follow(
     Entries by `own_writer` are skipped (applied when written); with None, this
     device's own entries are judged like any other.
     """
-    followed = Followed(keys, read_cursor(store, keys))
-    followed.cursor = followed.start
+    start, anchor = read_anchor(store, keys)
+    followed = Followed(keys, start, start, anchor=anchor)
+    # Read from the last entry read, to see that it is still the same (as in pull).
+    after = start - 1 if anchor else start
     while True:
-        page = await relay.read(keys, followed.cursor)
-        for _, entry in page.entries:
+        page = await relay.read(keys, after)
+        restored = page.cursor < after
+        for cursor, entry in page.entries:
+            if cursor == start and anchor and not followed.rereading:
+                restored = entry.hash != anchor
+                if restored:
+                    break
+                continue
+            followed.cursor, followed.anchor = cursor, entry.hash
             if entry.writer == own_writer:
                 continue  # our own entries: applied when written
+            if followed.rereading and entry.seq <= followed.head(store, entry.writer).seq:
+                continue  # taken (or refused) before the relay lost it
             try:
                 opened, cert = _open(followed, store, entry)
             except AttackDetected as exc:
@@ -118,8 +141,12 @@ async def follow(
                 followed.accepted.append((opened, cert))
             else:
                 _refuse(followed, store, what, entry, reason)
-        # Never backwards: a relay restored from an older backup answers its own
-        # end, and entries sent again would then look like replays.
+        if restored and not followed.rereading:
+            # Its writers send their entries again, under cursors this device may
+            # have passed already: read everything again, and take only what is new.
+            followed.rereading, followed.cursor, followed.anchor, after = True, 0, b"", 0
+            continue
         followed.cursor = max(followed.cursor, page.cursor)
+        after = followed.cursor
         if not page.more:
             return followed

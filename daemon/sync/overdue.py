@@ -62,7 +62,8 @@ def seen_entries(
     """Entries of other writers that devices said they had seen, against what this
     device has been shown (`heads`, as just saved; others are read from the store)."""
     rows = store.conn.execute(
-        "SELECT writer, expected, max(seq, floor_seq) FROM feed_in WHERE mailbox = ?",
+        # `applied`: how far a chain was taken before the relay lost it (sync/outbox.py).
+        "SELECT writer, expected, max(seq, floor_seq, applied) FROM feed_in WHERE mailbox = ?",
         (keys.hex_id,),
     ).fetchall()
     known = {bytes(w): (expected, shown) for w, expected, shown in rows}
@@ -70,7 +71,7 @@ def seen_entries(
         before, shown = known.get(writer, (0, 0))
         head = heads.get(writer)
         if head is not None:
-            shown = max(head.seq, head.floor_seq)
+            shown = max(shown, head.seq, head.floor_seq)
         expected = max(before, claimed.get(writer, 0))
         missing = expected > shown
         if (expected if missing else 0) != before:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from carnet.daemon.sync import overdue
 from tests.sharing import conftest as sharing
 from tests.support.relay_process import RelayProcess
 from tests.sync.test_compaction import alerts, history, laptop_and_phone, records
@@ -192,3 +193,79 @@ def test_a_practitioner_gets_no_false_alarm_after_a_restore(
     shown = {r["practitioner"] for r in doctor.json("list") if r.get("patient") == "ana"}
     assert {"Dr One", "Dr Two", "Dr Three"} <= shown
     assert alerts(doctor) == []
+
+
+def shown_to(doctor: sharing.Person, patient: str = "ana") -> set[str]:
+    return {r["practitioner"] for r in doctor.json("list") if r.get("patient") == patient}
+
+
+def test_a_practitioner_takes_what_two_patient_devices_send_again_after_a_restore(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    """The phone's entries sent again get cursors the practitioner had passed."""
+    laptop, doctor = sharing.pinned_pair(tmp_path, relay.url)
+    phone = sharing.join(tmp_path / "phone", laptop, relay.url, "phone")
+    sharing.add(laptop, "cardiology", "2027-01-10T09:00+01:00", "Dr One")
+    laptop.run("share", "martin", "--specialty", "cardiology")
+    for person in (laptop, phone, laptop, phone, doctor):
+        person.run("sync")
+    backup(relay, tmp_path / "backup")
+    sharing.add(laptop, "cardiology", "2027-01-11T09:00+01:00", "Dr L1")
+    laptop.run("sync")
+    phone.run("sync")
+    sharing.add(phone, "cardiology", "2027-01-12T09:00+01:00", "Dr P1")
+    for person in (phone, laptop, doctor):
+        person.run("sync")
+    restore(relay, tmp_path / "backup")
+    for day, name in ((13, "Dr P2"), (14, "Dr P3")):
+        sharing.add(phone, "cardiology", f"2027-01-{day}T09:00+01:00", name)
+        phone.run("sync")
+        doctor.run("sync")
+    assert {"Dr One", "Dr L1", "Dr P1", "Dr P2", "Dr P3"} <= shown_to(doctor)
+    assert alerts(doctor) == []
+
+
+def test_an_invitation_under_a_reused_cursor_still_arrives(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    ana, doctor = sharing.pinned_pair(tmp_path, relay.url)
+    bea = sharing.init(tmp_path / "bea", relay.url, "Bea")
+    bea.run("contact", "add", doctor.card(), "--name", "martin")
+    doctor.run("contact", "add", bea.card(), "--name", "bea")
+    sharing.add(ana, "cardiology", "2027-01-10T09:00+01:00", "Dr Ana1")
+    sharing.add(bea, "cardiology", "2027-01-10T09:00+01:00", "Dr Bea1")
+    ana.run("share", "martin", "--specialty", "cardiology")
+    ana.run("sync")
+    doctor.run("sync")
+    backup(relay, tmp_path / "backup")
+    sharing.add(ana, "dermatology", "2027-01-11T09:00+01:00", "Dr Ana2")
+    ana.run("share", "martin", "--specialty", "dermatology")
+    ana.run("sync")
+    doctor.run("sync")
+    restore(relay, tmp_path / "backup")
+    bea.run("share", "martin", "--specialty", "cardiology")
+    bea.run("sync")  # her first entry there: under the cursor Ana's second had
+    doctor.run("sync")
+    assert "Dr Bea1" in shown_to(doctor, "bea")
+
+
+def test_no_alert_for_entries_seen_elsewhere_that_this_device_had_taken_before_a_loss(
+    relay: RelayProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(overdue, "WAIT", 0)
+    laptop, phone = laptop_and_phone(tmp_path, relay.url)
+    tablet = sharing.join(tmp_path / "tablet", laptop, relay.url, "tablet")
+    for person in (laptop, phone, tablet, laptop, phone, tablet):
+        person.run("sync")
+    backup(relay, tmp_path / "backup")
+    sharing.add(laptop, "cardiology", "2027-05-01T10:00+02:00", "Dr Lost")
+    laptop.run("sync")
+    phone.run("sync")
+    sharing.add(phone, "dermatology", "2027-05-02T10:00+02:00", "Dr Phone")
+    phone.run("sync")  # says it saw the laptop's newest entry
+    tablet.run("sync")
+    restore(relay, tmp_path / "backup")
+    for person in (phone, phone, tablet, tablet, tablet):  # the laptop is away for days
+        person.run("sync")
+    assert {"Dr Lost", "Dr Phone"} <= {r["practitioner"] for r in records(tablet)}
+    assert not [a for a in alerts(tablet) if "entries another device has seen" in a["message"]]

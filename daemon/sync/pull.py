@@ -205,15 +205,18 @@ async def _pull(
         at = before_incomplete
         del accepted[at.accepted :]
     claimed.pop(own_writer, None)
-    ops = commit(store, keys, at, accepted, apply) if at.cursor != start else 0
-    overdue.seen_entries(store, keys, claimed, at.heads)
+    # What other devices said they saw is recorded with the position that passed
+    # it, in one transaction: a crash cannot lose a claim the cursor is past.
+    with store.transaction():
+        ops = commit(store, keys, at, accepted, apply) if at.cursor != start else 0
+        overdue.seen_entries(store, keys, claimed, at.heads)
     return PullResult(len(accepted), ops, at.cursor)
 
 
 def commit(
     store: Store, keys: MailboxKeys, at: _Position, accepted: list[OpenedEntry], apply: Apply | None
 ) -> int:
-    """Apply `accepted` and record the new position, in one transaction; returns the ops."""
+    """Apply `accepted` and record the new position (inside a transaction); returns the ops."""
     applier = apply or (lambda e: apply_ops(store, e))
     ops = 0
     with store.transaction():

@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 
 from carnet.daemon.store import Store
-from carnet.protocol.feed import FeedHead
 from carnet.protocol.mailbox import MailboxKeys
 
 WAIT = 600
@@ -56,11 +55,9 @@ def snapshot_state(store: Store, keys: MailboxKeys, missing: bool) -> None:
     )
 
 
-def seen_entries(
-    store: Store, keys: MailboxKeys, claimed: dict[bytes, int], heads: dict[bytes, FeedHead]
-) -> None:
+def seen_entries(store: Store, keys: MailboxKeys, claimed: dict[bytes, int]) -> None:
     """Entries of other writers that devices said they had seen, against what this
-    device has been shown (`heads`, as just saved; others are read from the store)."""
+    device has been shown (its feed heads as the pull just saved them)."""
     rows = store.conn.execute(
         # `applied`: how far a chain was taken before the relay lost it (sync/outbox.py).
         "SELECT writer, expected, max(seq, floor_seq, applied) FROM feed_in WHERE mailbox = ?",
@@ -69,9 +66,6 @@ def seen_entries(
     known = {bytes(w): (expected, shown) for w, expected, shown in rows}
     for writer in set(claimed) | {w for w, (expected, _) in known.items() if expected}:
         before, shown = known.get(writer, (0, 0))
-        head = heads.get(writer)
-        if head is not None:
-            shown = max(shown, head.seq, head.floor_seq)
         expected = max(before, claimed.get(writer, 0))
         missing = expected > shown
         if (expected if missing else 0) != before:

@@ -31,19 +31,16 @@ class PullResult:
     cursor: int
 
 
-def read_cursor(store: Store, keys: MailboxKeys) -> int:
-    row = store.conn.execute(
-        "SELECT cursor FROM cursors WHERE mailbox = ?", (keys.hex_id,)
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def read_anchor(store: Store, keys: MailboxKeys) -> tuple[int, bytes]:
     """The read cursor and the hash of the entry there (empty if not known)."""
     row = store.conn.execute(
         "SELECT cursor, anchor FROM cursors WHERE mailbox = ?", (keys.hex_id,)
     ).fetchone()
     return (int(row[0]), bytes(row[1])) if row else (0, b"")
+
+
+def read_cursor(store: Store, keys: MailboxKeys) -> int:
+    return read_anchor(store, keys)[0]
 
 
 def load_head(store: Store, keys: MailboxKeys, writer: bytes) -> FeedHead:
@@ -209,7 +206,7 @@ async def _pull(
     # it, in one transaction: a crash cannot lose a claim the cursor is past.
     with store.transaction():
         ops = commit(store, keys, at, accepted, apply) if at.cursor != start else 0
-        overdue.seen_entries(store, keys, claimed, at.heads)
+        overdue.seen_entries(store, keys, claimed)
     return PullResult(len(accepted), ops, at.cursor)
 
 
